@@ -7,6 +7,7 @@ stays instant (no torch import).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
