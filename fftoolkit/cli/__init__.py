@@ -43,6 +43,8 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if not rows:
+            return
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -1,0 +1,133 @@
+"""The networks built from specs. Modules hold architecture only; the FF equations live in `ff`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fftoolkit.models.spec import ModelSpec, conv_out
+
+
+class FFBlock(nn.Sequential):
+    """Improved-FF block (paper §III): BatchNorm2d(C_in) -> Conv2d(no bias) -> ReLU -> [MaxPool]."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int, pool: bool):
+        layers: list[nn.Module] = [
+            nn.BatchNorm2d(c_in),
+            nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=False),
+            nn.ReLU(inplace=True),
+        ]
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+        super().__init__(*layers)
+
+
+class OnePassHead(nn.Module):
+    """One-pass classifier on the flattened last two blocks: per-feature affine norm + Linear."""
+
+    def __init__(self, features: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(features)
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([f.flatten(1) for f in feats], dim=1)  # (N, F)
+        return self.fc(self.norm(x))
+
+
+def block_shapes(spec: ModelSpec) -> list[tuple[int, int, int]]:
+    """Output shape (C, H, W) of each improved-FF block."""
+    _, h, w = spec.input
+    shapes = []
+    for b in spec.blocks:
+        h, w = conv_out(h, b.kernel, spec.padding), conv_out(w, b.kernel, spec.padding)
+        if b.pool:
+            h, w = h // 2, w // 2
+        shapes.append((b.channels, h, w))
+    return shapes
+
+
+class ImprovedFFNet(nn.Module):
+    """Channel-group CNN trained block by block; inference reads the last two blocks."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        c_in = spec.input[0]
+        blocks = []
+        for b in spec.blocks:
+            blocks.append(FFBlock(c_in, b.channels, b.kernel, spec.padding, b.pool))
+            c_in = b.channels
+        self.blocks = nn.ModuleList(blocks)
+        shapes = block_shapes(spec)
+        self.head_features = sum(c * h * w for c, h, w in shapes[-2:])
+        self.head = OnePassHead(self.head_features, spec.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output, in order (no detaching: training decides where to cut)."""
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+def _normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Length-normalise each sample so only the direction of the activity passes on (Hinton)."""
+    flat = x.flatten(1)
+    return (flat / (flat.norm(dim=1, keepdim=True) + eps)).view_as(x)
+
+
+class OriginalFFNet(nn.Module):
+    """Hinton's FF network: a stack of layers, each fed the length-normalised previous activity.
+
+    The input must already carry the label overlay (see `fftoolkit.ff.overlay`).
+    """
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        c, h, w = spec.input
+        layers: list[nn.Module] = []
+        flat: int | None = None
+        for layer in spec.layers:
+            if layer.type == "conv":
+                mods: list[nn.Module] = [nn.Conv2d(c, layer.channels, layer.kernel,
+                                                   padding=spec.padding), nn.ReLU()]
+                h, w = conv_out(h, layer.kernel, spec.padding), conv_out(w, layer.kernel, spec.padding)
+                if layer.pool:
+                    mods.append(nn.MaxPool2d(2))
+                    h, w = h // 2, w // 2
+                c = layer.channels
+                layers.append(nn.Sequential(*mods))
+            else:
+                in_features = flat if flat is not None else c * h * w
+                mods = [nn.Linear(in_features, layer.units), nn.ReLU()]
+                if flat is None:
+                    mods.insert(0, nn.Flatten())
+                layers.append(nn.Sequential(*mods))
+                flat = layer.units
+        self.layers = nn.ModuleList(layers)
+        # Units of each layer: the one-pass head reads layers 2..L.
+        self.layer_units = [_units(m, spec) for m in self._unit_probe()]
+        self.head = nn.Linear(sum(self.layer_units[1:]), spec.num_classes)
+
+    def _unit_probe(self) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return self.forward_features(torch.zeros(1, *self.spec.input))
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's activity; each layer sees the normalised (not detached) previous one."""
+        feats = []
+        for layer in self.layers:
+            x = layer(_normalize(x))
+            feats.append(x)
+        return feats
+
+
+def _units(activity: torch.Tensor, spec: ModelSpec) -> int:
+    return int(activity[0].numel())
+
+
+def build_network(spec: ModelSpec) -> nn.Module:
+    return ImprovedFFNet(spec) if spec.algorithm == "improved" else OriginalFFNet(spec)

@@ -1,0 +1,53 @@
+"""The model zoo: spec files in `models/` (or packaged as `fftoolkit/zoo`), built timm-style."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+
+from torch import nn
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.models.nets import build_network
+from fftoolkit.models.spec import ModelSpec, load_spec_file
+
+
+def zoo_dir() -> Path:
+    """Spec folder: the wheel's packaged copy, else the repository's `models/` (editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "zoo"
+    return packaged if packaged.is_dir() else package.parent / "models"
+
+
+@cache
+def _zoo_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(zoo_dir().glob("*.yaml"))}
+
+
+def list_models() -> list[str]:
+    return list(_zoo_files())
+
+
+def load_spec(name_or_path: str | Path) -> ModelSpec:
+    """A zoo name (`ff_tiny`, case-insensitive) or a path to a spec file of one's own."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+        return load_spec_file(text)
+    files = _zoo_files()
+    key = text.lower()
+    if key not in files:
+        close = difflib.get_close_matches(key, files, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise FFTKError(f"unknown model '{text}'{hint} (see `fftk models`)")
+    return load_spec_file(files[key])
+
+
+def create_model(name_or_path: str | Path | ModelSpec) -> nn.Module:
+    spec = name_or_path if isinstance(name_or_path, ModelSpec) else load_spec(name_or_path)
+    return build_network(spec)
+
+
+def weights_dir() -> Path:
+    """Where shipped checkpoints live (`models/weights`)."""
+    return zoo_dir() / "weights"
