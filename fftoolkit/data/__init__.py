@@ -1,0 +1,10 @@
+"""Datasets for fftk: named datasets and image-folder trees as uint8 arrays, decoded once.
+
+    from fftoolkit.data import load_dataset
+    ds = load_dataset("cifar10-train-jpeg.tar.gz", "val")   # ds.images (N, H, W, C) uint8
+"""
+
+from fftoolkit.data.dataset import SPLITS, Dataset, channel_stats
+from fftoolkit.data.loader import load_dataset, prepare
+
+__all__ = ["SPLITS", "Dataset", "channel_stats", "load_dataset", "prepare"]

@@ -1,0 +1,157 @@
+"""`load_dataset`: name or path -> one split as uint8 arrays, decoding each source only once."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from fftoolkit.data import cifar_pickle, idx, imagefolder
+from fftoolkit.data.cache import (
+    FORMAT_VERSION,
+    Prepared,
+    cache_root,
+    prepared_path,
+    read_prepared,
+    write_prepared,
+)
+from fftoolkit.data.dataset import SPLITS, Dataset
+from fftoolkit.data.registry import DATASETS, NamedDataset
+from fftoolkit.data.sources import ARCHIVE_SUFFIXES, fingerprint, read_source
+from fftoolkit.data.splits import ValSplit, carve, check_val_split, default_val_split
+from fftoolkit.errors import FFTKError
+
+
+def load_dataset(
+    name_or_path: str | Path,
+    split: str = "train",
+    val_split: float | int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Dataset:
+    """One split of a named dataset (mnist, fashion-mnist, cifar10) or an image-folder tree.
+
+    `val` is carved from the training images (the last `val_split` of each class) unless the
+    source has its own validation split; `train` then excludes those images.
+    """
+    if split not in SPLITS:
+        raise FFTKError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    prepared = prepare(name_or_path, cache_dir)
+    images, labels = select(prepared, split, val_split)
+    return Dataset(images=images, labels=labels, classes=list(prepared.classes),
+                   name=prepared.name, split=split)
+
+
+def prepare(name_or_path: str | Path, cache_dir: str | Path | None = None) -> Prepared:
+    """The decoded cache of a source, decoding every image now if it is not there yet."""
+    root = cache_root(cache_dir)
+    source, named = _resolve(name_or_path, root)
+    name = named.name if named else _path_name(source)
+    key = hashlib.sha256(f"v{FORMAT_VERSION}\0{fingerprint(source)}".encode()).hexdigest()
+    target = prepared_path(root, name, key)
+    done = read_prepared(target)
+    if done is not None:
+        return done
+    arrays, classes, fmt = _decode(source, named)
+    counts = [int(np.count_nonzero(arrays["train"][1] == c)) for c in range(len(classes))]
+    return write_prepared(
+        target, arrays, name=name, source=str(source), fmt=fmt, classes=classes,
+        default_val_split=default_val_split(fmt, counts),
+    )
+
+
+def resolve_val_split(prepared: Prepared, val_split: float | int | None) -> ValSplit | None:
+    """The validation split that applies: None if the source brings its own val split."""
+    if "val" in prepared.counts:
+        if val_split is not None:
+            raise FFTKError(
+                f"{prepared.source}: has its own val/ split; do not pass a val_split for it"
+            )
+        return None
+    if val_split is None:
+        return prepared.default_val_split
+    return check_val_split(val_split, prepared.source)
+
+
+def select(
+    prepared: Prepared, split: str, val_split: float | int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """In-memory (images, labels) of one split, carving val from train when needed."""
+    carve_with = resolve_val_split(prepared, val_split)
+    if split == "test" and "test" not in prepared.counts:
+        raise FFTKError(f"{prepared.source}: has no test split ({_test_hint(prepared.fmt)})")
+    if split == "test" or carve_with is None:
+        images, labels = prepared.arrays(split)
+        return np.array(images), np.array(labels)
+    images, labels = prepared.arrays("train")
+    train_idx, val_idx = carve(np.asarray(labels), prepared.classes, carve_with, prepared.source)
+    chosen = train_idx if split == "train" else val_idx
+    return images[chosen], np.asarray(labels[chosen])
+
+
+def _resolve(name_or_path: str | Path, root: Path) -> tuple[Path, NamedDataset | None]:
+    """The source on disk, and the registry entry when the user gave a dataset name."""
+    key = str(name_or_path)
+    if key in DATASETS and not Path(key).exists():
+        named = DATASETS[key]
+        folder = root / named.name
+        if named.fmt == "cifar-pickle":
+            for candidate in (folder / named.files[0].name, folder / "cifar-10-batches-py"):
+                if candidate.exists():
+                    return candidate, named
+        elif all((folder / f.name).is_file() for f in named.files):
+            return folder, named
+        raise FFTKError(
+            f"{named.name} is not in the cache ({folder}): run `fftk data fetch {named.name}`"
+            + ("" if root.resolve() == cache_root().resolve() else f" --cache-dir {root}")
+        )
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise FFTKError(
+            f"{path}: no such file or folder (and not a dataset name: "
+            f"{', '.join(DATASETS)})"
+        )
+    return path.resolve(), DATASETS.get(path.name)
+
+
+def _path_name(path: Path) -> str:
+    for suffix in ARCHIVE_SUFFIXES:
+        if path.name.lower().endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.name
+
+
+def _decode(
+    source: Path, named: NamedDataset | None
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], str]:
+    """Detect the source's format and decode it: (split arrays, class names, format)."""
+    tree = read_source(source)
+    prefix = cifar_pickle.find_root(tree)
+    if prefix is not None:
+        arrays, classes = cifar_pickle.read_cifar_splits(tree, prefix, str(source))
+        return arrays, classes, "cifar-pickle"
+    prefix = idx.find_root(tree)
+    if prefix is not None:
+        arrays = idx.read_idx_splits(tree, prefix, str(source))
+        n_classes = int(arrays["train"][1].max()) + 1 if len(arrays["train"][1]) else 0
+        if named is not None and named.fmt == "idx" and n_classes <= len(named.classes):
+            classes = list(named.classes)
+        else:
+            classes = [str(c) for c in range(n_classes)]
+        return arrays, classes, "idx"
+    prefix = imagefolder.find_root(tree)
+    if prefix is not None:
+        arrays, classes = imagefolder.decode_tree(tree, prefix, str(source))
+        return arrays, classes, "imagefolder"
+    raise FFTKError(
+        f"{source}: no dataset found: expected train/<class>/*.png|jpg, "
+        "IDX files (train-images-idx3-ubyte.gz, ...) or cifar-10-batches-py/"
+    )
+
+
+def _test_hint(fmt: str) -> str:
+    return {
+        "imagefolder": "no test/<class>/ folders",
+        "idx": "no t10k-images-idx3-ubyte(.gz)",
+        "cifar-pickle": "no test_batch",
+    }[fmt]

@@ -1,0 +1,144 @@
+"""Read a user's source (a folder or a .tar.gz) as a flat map of relative path -> file.
+
+Archives are read member by member in memory, never extracted: every member is checked first,
+so an archive with absolute paths, `..`, links or devices is refused before any byte is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from fftoolkit.errors import FFTKError
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a source: on disk (`path`) or read from an archive (`data`)."""
+
+    label: str  # how error messages name it: "/abs/file" or "/abs/a.tar.gz:train/cat/1.jpg"
+    path: Path | None = None
+    data: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise FFTKError(f"{self.label}: cannot read ({exc.strerror or exc})") from None
+
+
+@dataclass
+class Tree:
+    """A source's regular files (posix relative path -> member) and its folders (relative paths)."""
+
+    files: dict[str, Member]
+    dirs: set[str]
+
+
+def is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def fingerprint(path: Path) -> str:
+    """Key a source by absolute path + size + mtime of every file, so edits invalidate caches."""
+    path = path.resolve()
+    digest = hashlib.sha256(str(path).encode())
+    if path.is_dir():
+        files, dirs = _walk(path)
+        for rel, st in sorted(files):
+            digest.update(f"\0{rel}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        for rel in sorted(dirs):
+            digest.update(f"\0{rel}/".encode())
+    else:
+        st = path.stat()
+        digest.update(f"\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def read_source(path: Path) -> Tree:
+    """All regular files and folders of a folder or a .tar.gz, by posix relative path."""
+    path = path.resolve()
+    if path.is_dir():
+        files, dirs = _walk(path)
+        return Tree({rel: Member(str(path / rel), path=path / rel) for rel, _ in files}, dirs)
+    if is_archive(path):
+        return _read_archive(path)
+    raise FFTKError(f"{path}: not a dataset folder or .tar.gz archive")
+
+
+def _walk(root: Path) -> tuple[list[tuple[str, os.stat_result]], set[str]]:
+    """(relative path, stat) of each regular file under `root`, and each folder; none hidden."""
+    found: list[tuple[str, os.stat_result]] = []
+    dirs: set[str] = set()
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{prefix}{entry.name}"
+                if entry.is_dir():
+                    dirs.add(rel)
+                    stack.append((Path(entry.path), rel + "/"))
+                elif entry.is_file():
+                    found.append((rel, entry.stat()))
+    return found, dirs
+
+
+def _read_archive(path: Path) -> Tree:
+    files: dict[str, Member] = {}
+    dirs: set[str] = set()
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for info in tar:
+                rel = _safe_member_name(path, info)
+                parts = PurePosixPath(rel).parts
+                if not parts or any(part.startswith(".") for part in parts):
+                    continue
+                dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))  # implied folders
+                if info.isdir():
+                    dirs.add(rel)
+                    continue
+                handle = tar.extractfile(info)
+                assert handle is not None  # regular files always have a handle
+                files[rel] = Member(f"{path}:{rel}", data=handle.read())
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise FFTKError(f"{path}: damaged or truncated archive ({exc})") from None
+    return Tree(files, dirs)
+
+
+def _safe_member_name(archive: Path, info: tarfile.TarInfo) -> str:
+    """The member's normalised relative name; refuse anything that could escape or isn't a file."""
+    name = info.name
+    kind = _unsafe_kind(info)
+    if kind:
+        raise FFTKError(f"{archive}: refusing unsafe archive member {name!r} ({kind})")
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]):
+        raise FFTKError(f"{archive}: refusing unsafe archive member {name!r} (absolute path)")
+    if ".." in parts:
+        raise FFTKError(f"{archive}: refusing unsafe archive member {name!r} ('..' in path)")
+    return "/".join(p for p in parts if p != ".")
+
+
+def _unsafe_kind(info: tarfile.TarInfo) -> str | None:
+    if info.issym():
+        return "symbolic link"
+    if info.islnk():
+        return "hard link"
+    if info.ischr() or info.isblk():
+        return "device file"
+    if info.isfifo():
+        return "FIFO"
+    if not (info.isreg() or info.isdir()):
+        return "not a regular file"
+    return None
