@@ -2,11 +2,18 @@
 
 from fftoolkit.models.counts import deployed_params, macs_per_image, table3_params
 from fftoolkit.models.nets import FFBlock, ImprovedFFNet, OnePassHead, OriginalFFNet, block_shapes
-from fftoolkit.models.registry import create_model, list_models, load_spec, weights_dir, zoo_dir
+from fftoolkit.models.registry import (
+    build_network_from_state,
+    create_model,
+    list_models,
+    load_spec,
+    weights_dir,
+    zoo_dir,
+)
 from fftoolkit.models.spec import ModelSpec, spec_from_dict
 
 __all__ = [
-    "FFBlock", "ImprovedFFNet", "ModelSpec", "OnePassHead", "OriginalFFNet", "block_shapes",
+    "FFBlock", "ImprovedFFNet", "build_network_from_state", "ModelSpec", "OnePassHead", "OriginalFFNet", "block_shapes",
     "create_model", "deployed_params", "list_models", "load_spec", "macs_per_image",
     "spec_from_dict", "table3_params", "weights_dir", "zoo_dir",
 ]

@@ -63,6 +63,14 @@ class ImprovedFFNet(nn.Module):
         self.head_features = sum(c * h * w for c, h, w in shapes[-2:])
         self.head = OnePassHead(self.head_features, spec.num_classes)
 
+    @property
+    def units(self) -> nn.ModuleList:
+        """The locally trained pieces (blocks), each with its own optimiser."""
+        return self.blocks
+
+    def forward_unit(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks[i](x)
+
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every block's output, in order (no detaching: training decides where to cut)."""
         feats = []
@@ -109,24 +117,28 @@ class OriginalFFNet(nn.Module):
                 flat = layer.units
         self.layers = nn.ModuleList(layers)
         # Units of each layer: the one-pass head reads layers 2..L.
-        self.layer_units = [_units(m, spec) for m in self._unit_probe()]
+        self.layer_units = [int(a[0].numel()) for a in self._unit_probe()]
         self.head = nn.Linear(sum(self.layer_units[1:]), spec.num_classes)
 
     def _unit_probe(self) -> list[torch.Tensor]:
         with torch.no_grad():
             return self.forward_features(torch.zeros(1, *self.spec.input))
 
+    @property
+    def units(self) -> nn.ModuleList:
+        """The locally trained pieces (layers), each with its own optimiser."""
+        return self.layers
+
+    def forward_unit(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[i](_normalize(x))
+
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each layer's activity; each layer sees the normalised (not detached) previous one."""
         feats = []
-        for layer in self.layers:
-            x = layer(_normalize(x))
+        for i in range(len(self.layers)):
+            x = self.forward_unit(i, x)
             feats.append(x)
         return feats
-
-
-def _units(activity: torch.Tensor, spec: ModelSpec) -> int:
-    return int(activity[0].numel())
 
 
 def build_network(spec: ModelSpec) -> nn.Module:

@@ -51,3 +51,17 @@ def create_model(name_or_path: str | Path | ModelSpec) -> nn.Module:
 def weights_dir() -> Path:
     """Where shipped checkpoints live (`models/weights`)."""
     return zoo_dir() / "weights"
+
+
+def build_network_from_state(state: dict, source: str = "<checkpoint>") -> nn.Module:
+    """Rebuild the network a checkpoint was trained with (its spec is inside) and load weights."""
+    from fftoolkit.models.spec import spec_from_dict
+
+    spec = spec_from_dict(state["spec"], source=f"{source} (embedded spec)")
+    net = build_network(spec)
+    try:
+        net.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "shape mismatch"
+        raise FFTKError(f"{source}: weights do not fit model '{spec.name}' ({first})") from None
+    return net.eval()

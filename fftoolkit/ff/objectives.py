@@ -1,0 +1,74 @@
+"""What each FF algorithm minimises, block by block, and how its one-pass head learns.
+
+The trainer is algorithm-agnostic: it asks an objective for the training inputs, the local
+loss of a block's output, and the head's loss on detached features.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fftoolkit.ff.goodness import channel_goodness, goodness
+from fftoolkit.ff.losses import channelwise_loss, ff_loss
+from fftoolkit.ff.overlay import apply_overlay, negative_labels
+
+
+class ImprovedObjective:
+    """Channel-wise competitive learning (paper §III): real images only, eq. 3 per block."""
+
+    def __init__(self, net: nn.Module):
+        self.net = net
+        self.groups = net.spec.num_classes
+
+    def inputs(self, x: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+        return x
+
+    def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return channelwise_loss(channel_goodness(out, self.groups), labels)
+
+    def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        """One-pass head on the last two blocks' (detached) outputs of the training pass."""
+        return self.net.head([f.detach() for f in feats[-2:]])
+
+
+class OriginalObjective:
+    """Hinton's FF: positive (true label) and negative (wrong label) overlays, eq. 1 per layer.
+
+    Positives and negatives travel as one stacked batch (2N, ...): first N positive.
+    """
+
+    def __init__(self, net: nn.Module):
+        self.net = net
+        self.spec = net.spec
+
+    def inputs(self, x: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+        j = self.spec.num_classes
+        wrong = negative_labels(labels, j, generator).to(labels.device)
+        pos = apply_overlay(self.spec.ff.overlay, x, labels, j)
+        neg = apply_overlay(self.spec.ff.overlay, x, wrong, j)
+        return torch.cat([pos, neg])
+
+    def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        g = goodness(out, self.spec.ff.goodness)
+        n = len(labels)
+        return ff_loss(g[:n], g[n:], self.spec.ff.threshold)
+
+    def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Softmax head on layers 2..L of a neutral-label pass (no gradient into the layers)."""
+        with torch.no_grad():
+            neutral = self.net.forward_features(
+                apply_overlay(self.spec.ff.overlay, x, None, self.spec.num_classes))
+        return self.net.head(torch.cat([f.flatten(1) for f in neutral[1:]], dim=1))
+
+
+def make_objective(net: nn.Module) -> ImprovedObjective | OriginalObjective:
+    return ImprovedObjective(net) if net.spec.algorithm == "improved" else OriginalObjective(net)
+
+
+def head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The one-pass head is a plain softmax classifier trained with cross-entropy."""
+    return F.cross_entropy(logits, labels)

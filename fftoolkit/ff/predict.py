@@ -1,0 +1,54 @@
+"""Inference: one-pass (softmax head) and multi-pass / goodness prediction."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fftoolkit.ff.goodness import channel_goodness, goodness
+from fftoolkit.ff.overlay import apply_overlay
+
+
+class ImprovedPredictor(nn.Module):
+    """Fused improved-FF inference from the last two blocks, in one forward pass.
+
+    Returns (head logits (N, J), per-class goodness (N, J) = G of eq. 2 summed over the last two
+    blocks). The paper's "multi-pass" column for the improved FF is argmax of the goodness.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.groups = net.spec.num_classes
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        last = self.net.forward_features(x)[-2:]
+        g = channel_goodness(last[0], self.groups) + channel_goodness(last[1], self.groups)
+        return self.net.head(last), g
+
+
+class OriginalPredictor(nn.Module):
+    """Original-FF inference: one-pass with a neutral label, multi-pass with N label overlays.
+
+    forward(x) returns (head logits (N, J), goodness per label (N, J)); the J overlays of each
+    image are batched into one forward pass of J*N samples. Goodness sums layers 2..L (Hinton).
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.spec = net.spec
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        j, n = self.spec.num_classes, len(x)
+        neutral = self.net.forward_features(apply_overlay(self.spec.ff.overlay, x, None, j))
+        logits = self.net.head(torch.cat([f.flatten(1) for f in neutral[1:]], dim=1))
+        labels = torch.arange(j, device=x.device).repeat_interleave(n)  # (J*N,) label-major
+        overlaid = apply_overlay(self.spec.ff.overlay, x.repeat(j, *[1] * (x.dim() - 1)), labels, j)
+        feats = self.net.forward_features(overlaid)[1:]
+        g = sum(goodness(f, self.spec.ff.goodness) for f in feats)  # (J*N,)
+        return logits, g.view(j, n).t()
+
+
+def make_predictor(net: nn.Module) -> nn.Module:
+    return ImprovedPredictor(net) if net.spec.algorithm == "improved" else OriginalPredictor(net)

@@ -1,0 +1,281 @@
+"""The training loop: local (forward-only between chunks) updates, one Adam per block.
+
+Reads top to bottom: build -> (resume) -> for each epoch: shuffle, per batch train every chunk
+of the routine's schedule and the one-pass head, then validate, log, checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from fftoolkit.atomic import atomic_path
+from fftoolkit.errors import FFTKError
+from fftoolkit.ff import chunk_schedule, make_objective
+from fftoolkit.ff.objectives import head_loss
+from fftoolkit.models import build_network_from_state, create_model, load_spec
+from fftoolkit.models.spec import ModelSpec, spec_from_dict
+from fftoolkit.train.augment import random_crop_flip, to_float
+from fftoolkit.train.checkpoint import load_checkpoint, save_checkpoint
+from fftoolkit.train.evaluate import check_dataset_fits, error_rates
+from fftoolkit.train.memory import peak_device_mb, peak_rss_mb
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; `None` means "take it from the model spec"."""
+
+    model: str
+    dataset: str | None = None
+    out: str = "runs/run"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    routine: str | None = None
+    milestones: list[int] | None = None
+    gamma: float | None = None
+    augment: bool | None = None
+    seed: int = 0
+    device: str = "auto"
+    val_split: float | int | None = None
+    limit: int | None = None  # train on the first N images only (smoke tests, quick looks)
+    threads: int | None = None
+    resume: bool = False
+
+    def resolved(self, spec: ModelSpec) -> TrainConfig:
+        """Fill unset fields from the spec's training schedule."""
+        t = spec.train
+        return replace(
+            self,
+            dataset=self.dataset or t.dataset,
+            epochs=self.epochs or t.epochs,
+            batch_size=self.batch_size or t.batch_size,
+            lr=self.lr or t.lr,
+            routine=self.routine or t.routine,
+            milestones=list(self.milestones if self.milestones is not None else t.milestones),
+            gamma=self.gamma if self.gamma is not None else t.gamma,
+            augment=t.augment if self.augment is None else self.augment,
+        )
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FFTKError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+class Trainer:
+    """Holds the network, one optimiser + LR schedule per block, and the head's optimiser."""
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig, device: torch.device):
+        # channels-last convs run ~1.4x faster on CPU (oneDNN) for these small blocks
+        self.memory_format = (torch.channels_last if net.spec.algorithm == "improved"
+                              else torch.contiguous_format)
+        self.net = net.to(device, memory_format=self.memory_format)
+        self.cfg = cfg
+        self.device = device
+        self.objective = make_objective(net)
+        units = net.units
+        self.optimizers = [torch.optim.Adam(u.parameters(), lr=cfg.lr) for u in units]
+        self.head_optimizer = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
+        every = [*self.optimizers, self.head_optimizer]
+        self.schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, cfg.milestones, cfg.gamma)
+                           for o in every]
+        self.step = 0  # global iteration: its parity is the chunked routine's phase
+
+    def train_step(self, x: torch.Tensor, labels: torch.Tensor,
+                   generator: torch.Generator) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+        """One iteration over every chunk; returns per-block losses, head logits, last features."""
+        inputs = self.objective.inputs(x, labels, generator)
+        num_units = len(self.net.units)
+        losses = [0.0] * num_units
+        outputs: dict[int, torch.Tensor] = {}
+        for chunk in chunk_schedule(num_units, self.step, self.cfg.routine):
+            first = chunk.blocks[0]
+            h = inputs if first == 0 else outputs[first - 1]
+            h = h.detach()  # chunk boundary: no gradient flows to earlier blocks
+            chunk_loss = torch.zeros((), device=self.device)
+            for i in chunk.blocks:
+                h = self.net.forward_unit(i, h)
+                outputs[i] = h
+                if i in chunk.loss_blocks:
+                    loss = self.objective.block_loss(h, labels)
+                    losses[i] = float(loss.detach())
+                    chunk_loss = chunk_loss + loss
+            for i in chunk.blocks:
+                self.optimizers[i].zero_grad(set_to_none=True)
+            chunk_loss.backward()  # frees this chunk's graph at once
+            for i in chunk.blocks:
+                self.optimizers[i].step()
+            for i in chunk.blocks:  # later chunks read detached copies only
+                outputs[i] = outputs[i].detach()
+        feats = [outputs[i] for i in range(num_units)]
+        logits = self.objective.head_logits(x, feats)
+        loss = head_loss(logits, labels)
+        self.head_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.head_optimizer.step()
+        self.step += 1
+        return losses, logits.detach(), feats
+
+    def end_epoch(self) -> None:
+        for s in self.schedulers:
+            s.step()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "head_optimizer": self.head_optimizer.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "step": self.step,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for o, s in zip(self.optimizers, state["optimizers"], strict=True):
+            o.load_state_dict(s)
+        self.head_optimizer.load_state_dict(state["head_optimizer"])
+        for sch, s in zip(self.schedulers, state["schedulers"], strict=True):
+            sch.load_state_dict(s)
+        self.step = int(state["step"])
+
+
+def _train_error(trainer: Trainer, logits: torch.Tensor, feats: list[torch.Tensor],
+                 x: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+    """Mistakes of both modes on the training batch just seen (no extra pass for improved FF)."""
+    one = int((logits.argmax(1) != labels).sum())
+    if trainer.net.spec.algorithm == "improved":
+        from fftoolkit.ff import channel_goodness
+
+        j = trainer.net.spec.num_classes
+        g = channel_goodness(feats[-2], j) + channel_goodness(feats[-1], j)
+        return one, int((g.argmax(1) != labels).sum())
+    return one, -1  # multi-pass on train data costs J forward passes: measured on val only
+
+
+def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint."""
+    out = Path(cfg.out)
+    ckpt_path = out / "last.pt"
+    resume_state = None
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise FFTKError(f"{ckpt_path}: nothing to resume (no checkpoint in {out})")
+        resume_state = load_checkpoint(ckpt_path)
+        spec = spec_from_dict(resume_state["spec"], source=str(ckpt_path))
+        saved = resume_state["train_args"]
+        cfg = replace(TrainConfig(**{**saved, "resume": True}), epochs=cfg.epochs or saved["epochs"])
+    else:
+        if ckpt_path.exists():
+            raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
+                            "another --out")
+        spec = load_spec(cfg.model)
+    cfg = cfg.resolved(spec)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+
+    from fftoolkit.data import channel_stats, load_dataset
+
+    train_ds = load_dataset(cfg.dataset, "train", val_split=cfg.val_split)
+    val_ds = load_dataset(cfg.dataset, "val", val_split=cfg.val_split)
+    check_dataset_fits(spec.input, spec.num_classes, train_ds.classes, train_ds.images,
+                       cfg.dataset)
+    images = torch.from_numpy(train_ds.images[:cfg.limit])
+    labels = torch.from_numpy(train_ds.labels[:cfg.limit]).long()
+    if resume_state:
+        norm = resume_state["normalization"]
+    elif spec.algorithm == "improved":
+        mean, std = channel_stats(train_ds.images)
+        norm = {"mean": mean, "std": std}
+    else:  # original FF: the label overlay lives on the [0, 1] pixel scale
+        norm = {"mean": [0.0] * spec.input[0], "std": [1.0] * spec.input[0]}
+
+    torch.manual_seed(cfg.seed)
+    net = build_network_from_state(resume_state) if resume_state else create_model(spec)
+    trainer = Trainer(net, cfg, device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    metrics: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume_state:
+        trainer.load_state(resume_state["trainer"])
+        generator.set_state(resume_state["rng"]["generator"])
+        torch.set_rng_state(resume_state["rng"]["torch"])
+        metrics = resume_state["metrics"]
+        start_epoch = len(metrics)
+
+    out.mkdir(parents=True, exist_ok=True)
+    train_args = {k: v for k, v in asdict(cfg).items() if k != "resume"}
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(len(images), generator=generator)
+        sums = np.zeros(len(net.units))
+        wrong_one = wrong_multi = seen = batches = 0
+        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   unit="batch", leave=False, disable=not progress)
+        for start in bar:
+            idx = order[start:start + cfg.batch_size]
+            x = to_float(images[idx], norm["mean"], norm["std"])
+            if cfg.augment:
+                x = random_crop_flip(x, generator)
+            y = labels[idx]
+            x = x.to(device, memory_format=trainer.memory_format, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            losses, logits, feats = trainer.train_step(x, y, generator)
+            e1, e2 = _train_error(trainer, logits, feats, x, y)
+            sums += losses
+            wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
+            seen, batches = seen + len(y), batches + 1
+            bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / seen:.1f}%")
+        trainer.end_epoch()
+        train_seconds = time.perf_counter() - t0
+        net.eval()
+        val_one, val_multi = error_rates(net, val_ds.images, val_ds.labels, norm["mean"],
+                                         norm["std"], device)
+        record = {
+            "epoch": epoch + 1,
+            "loss_per_block": [round(float(v), 5) for v in sums / max(batches, 1)],
+            "train_one_pass_error": round(100 * wrong_one / max(seen, 1), 3),
+            "train_multi_pass_error": (round(100 * wrong_multi / seen, 3)
+                                       if wrong_multi >= 0 else None),
+            "val_one_pass_error": round(val_one, 3),
+            "val_multi_pass_error": round(val_multi, 3),
+            "lr": trainer.schedulers[0].get_last_lr()[0],
+            "epoch_seconds": round(train_seconds, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_device_mb": peak_device_mb(device),
+        }
+        metrics.append(record)
+        save_checkpoint(ckpt_path, {
+            "spec": spec.to_dict(),
+            "classes": list(train_ds.classes),
+            "normalization": norm,
+            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "trainer": trainer.state(),
+            "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state()},
+            "metrics": metrics,
+            "train_args": train_args,
+        })
+        _write_metrics(out / "metrics.jsonl", metrics)
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {sum(record['loss_per_block']):.4f}  "
+                f"train err {record['train_one_pass_error']:.2f}%  val err one-pass "
+                f"{val_one:.2f}% multi-pass {val_multi:.2f}%  ({train_seconds:.0f}s)"
+            )
+    return ckpt_path
