@@ -92,7 +92,7 @@ def select(
 def _resolve(name_or_path: str | Path, root: Path) -> tuple[Path, NamedDataset | None]:
     """The source on disk, and the registry entry when the user gave a dataset name."""
     key = str(name_or_path)
-    if key in DATASETS and not Path(key).exists():
+    if key in DATASETS:  # a name always wins; a folder called "mnist" is reached as ./mnist
         named = DATASETS[key]
         folder = root / named.name
         if named.fmt == "cifar-pickle":

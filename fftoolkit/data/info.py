@@ -1,0 +1,45 @@
+"""`dataset_info`: what a source holds once decoded (shape, classes, split sizes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fftoolkit.data.loader import prepare, resolve_val_split
+from fftoolkit.data.splits import carve
+
+
+def dataset_info(
+    name_or_path: str | Path,
+    val_split: float | int | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Prepare the cache (decoding every image, so a damaged file shows up now) and describe it."""
+    prepared = prepare(name_or_path, cache_dir)
+    carve_with = resolve_val_split(prepared, val_split)
+    train_images, train_labels = prepared.arrays("train")
+    if carve_with is None:
+        sizes = {"train": prepared.counts["train"], "val": prepared.counts["val"]}
+        val_from = "own val/ split"
+    else:
+        train_idx, val_idx = carve(np.asarray(train_labels), prepared.classes, carve_with,
+                                   prepared.source)
+        sizes = {"train": int(train_idx.size), "val": int(val_idx.size)}
+        per_class = "per class" if isinstance(carve_with, int) else "of each class"
+        amount = carve_with if isinstance(carve_with, int) else f"{carve_with:.0%}"
+        val_from = f"last {amount} {per_class} of train"
+    sizes["test"] = prepared.counts.get("test")
+    return {
+        "name": prepared.name,
+        "source": prepared.source,
+        "format": prepared.fmt,
+        "image_shape": list(train_images.shape[1:]),
+        "dtype": str(train_images.dtype),
+        "classes": prepared.classes,
+        "splits": sizes,
+        "val_split": carve_with,
+        "val_from": val_from,
+        "cache": str(prepared.path),
+    }
