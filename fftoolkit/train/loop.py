@@ -162,6 +162,13 @@ def _train_error(trainer: Trainer, logits: torch.Tensor, feats: list[torch.Tenso
     return one, -1  # multi-pass on train data costs J forward passes: measured on val only
 
 
+def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """Indices of a seeded random subset (splits are sorted by class: a prefix would not do)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
+
+
 def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
@@ -195,8 +202,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     val_ds = load_dataset(cfg.dataset, "val", val_split=cfg.val_split)
     check_dataset_fits(spec.input, spec.num_classes, train_ds.classes, train_ds.images,
                        cfg.dataset)
-    images = torch.from_numpy(train_ds.images[:cfg.limit])
-    labels = torch.from_numpy(train_ds.labels[:cfg.limit]).long()
+    keep = _subset(len(train_ds.labels), cfg.limit, cfg.seed)
+    images = torch.from_numpy(train_ds.images[keep])
+    labels = torch.from_numpy(train_ds.labels[keep]).long()
     if resume_state:
         norm = resume_state["normalization"]
     elif spec.algorithm == "improved":
