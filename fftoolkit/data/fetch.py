@@ -77,13 +77,15 @@ def read_sha256_file(path: Path) -> dict[str, str]:
 def match_checksum(sums: dict[str, str], name: str, file_url: str, listing: str) -> tuple[str, str]:
     """The listed hash for file `name`: matched by file name, and by the URL's folders if the
     name appears more than once (`mnist/x.gz` vs `fashion-mnist/x.gz`)."""
-    found = [rel for rel in sums if PurePosixPath(rel).name == name]
-    if len(found) > 1:
+    candidates = [rel for rel in sums if PurePosixPath(rel).name == name]
+    found = candidates
+    if len(candidates) > 1:
         url_parts = PurePosixPath(unquote(urlparse(file_url).path)).parts
-        found = [rel for rel in found if url_parts[-len(PurePosixPath(rel).parts) :]
-                 == PurePosixPath(rel).parts]
+        found = [rel for rel in candidates
+                 if url_parts[-len(PurePosixPath(rel).parts) :] == PurePosixPath(rel).parts]
     if len(found) != 1:
-        problem = "no checksum" if not found else f"several checksums ({', '.join(found)})"
+        problem = (f"several checksums ({', '.join(candidates)}), none matching the URL's folder"
+                   if candidates else "no checksum")
         raise FFTKError(f"{listing}: {problem} for {name} at {file_url}")
     return sums[found[0]], f"{listing} ({found[0]})"
 
@@ -104,7 +106,7 @@ def download(url: str, target: Path, expected: str, origin: str) -> None:
             with urllib.request.urlopen(url, timeout=60) as response, tmp.open("wb") as out:
                 total = response.headers.get("Content-Length")
                 with tqdm(total=int(total) if total else None, desc=target.name, unit="B",
-                          unit_scale=True, file=sys.stderr) as bar:
+                          unit_scale=True, file=sys.stderr, leave=False) as bar:
                     while block := response.read(CHUNK):
                         digest.update(block)
                         out.write(block)

@@ -53,7 +53,7 @@ def decode_tree(tree: Tree, prefix: str, source: str) -> tuple[SplitArrays, list
     total = sum(len(m) for by_class in layout.values() for m in by_class.values())
     out: SplitArrays = {}
     desc = f"decoding {Path(source).name}"
-    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr) as bar:
+    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False) as bar:
         for split, by_class in layout.items():
             members = [(index[name], m) for name in sorted(by_class) for m in by_class[name]]
             images = np.empty((len(members), *shape), dtype=np.uint8)

@@ -1,0 +1,44 @@
+"""`fftk data info` output and `--help` examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fftk_data_fixtures import CIFAR_CLASSES, error_line, run_fftk
+
+
+@pytest.mark.parametrize("args", [["data"], ["data", "fetch"], ["data", "info"]])
+def test_help_shows_an_example(args: list[str], capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_fftk(capsys, *args, "--help")
+    assert code == 0
+    assert "Example" in out and "fftk data " in out
+
+
+def test_info_text_and_json(jpeg_subset: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "2",
+                            "--cache-dir", str(tmp_path))
+    assert code == 0
+    assert "images   32x32x3 uint8" in out
+    assert "classes  10: airplane, automobile, bird" in out
+    assert "train    100\n" in out and "val      20  (last 2 per class of train)" in out
+    assert "test     30\n" in out
+    code, out, _ = run_fftk(capsys, "data", "info", str(jpeg_subset), "--json",
+                            "--cache-dir", str(tmp_path))
+    info = json.loads(out)
+    assert info["image_shape"] == [32, 32, 3] and info["dtype"] == "uint8"
+    assert info["classes"] == CIFAR_CLASSES and info["format"] == "imagefolder"
+    assert info["splits"] == {"train": 110, "val": 10, "test": 30}  # default: 10 % of 12 -> 1
+    assert info["val_split"] == 0.1
+    assert Path(info["cache"]).parent == tmp_path / "prepared"
+
+
+def test_info_rejects_a_bad_val_split(jpeg_subset: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "1.5",
+                            "--cache-dir", str(tmp_path))
+    assert code == 2 and "val_split fraction must be in [0, 1), got 1.5" in error_line(err)
+    code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "ten")
+    assert code == 2 and "neither a count (500) nor a fraction (0.1)" in err
