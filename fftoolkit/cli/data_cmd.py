@@ -12,17 +12,17 @@ class ValSplitType(click.ParamType):
 
     name = "N|FRACTION"
 
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | float:
         if isinstance(value, (int, float)):
             return value
-        try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            return float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a count (500) nor a fraction (0.1)", param, ctx)
+        for kind in (int, float):
+            try:
+                return kind(str(value))
+            except ValueError:
+                pass
+        self.fail(f"{value!r} is neither a count (500) nor a fraction (0.1)", param, ctx)
 
 
 VAL_SPLIT = click.option(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,4 +107,18 @@ def write_prepared(
         raise FFTKError(f"{path}: cannot write the dataset cache ({exc})") from None
     prepared = read_prepared(path)
     assert prepared is not None
+    _drop_stale(path, source)
     return prepared
+
+
+def _drop_stale(keep: Path, source: str) -> None:
+    """Delete older caches of `source` (it changed since), so edits do not pile up copies."""
+    for other in keep.parent.iterdir():
+        if other == keep or other.name.startswith("."):
+            continue
+        try:
+            stale = json.loads((other / "meta.json").read_text()).get("source") == source
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(other, ignore_errors=True)

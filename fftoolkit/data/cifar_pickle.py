@@ -65,8 +65,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def find_root(tree: Tree) -> str | None:
     """The prefix of the folder holding `batches.meta` + `data_batch_1`, if any."""
-    tops = sorted(rel + "/" for rel in tree.dirs if "/" not in rel)
-    for prefix in ["", *tops]:
+    for prefix in tree.prefixes():
         if f"{prefix}{META}" in tree.files and f"{prefix}{TRAIN_BATCHES[0]}" in tree.files:
             return prefix
     return None

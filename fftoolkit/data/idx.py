@@ -17,8 +17,7 @@ LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
 
 def find_root(tree: Tree) -> str | None:
     """The prefix ("" or "name/") under which the IDX training images lie, if any."""
-    tops = sorted(rel + "/" for rel in tree.dirs if "/" not in rel)
-    for prefix in ["", *tops]:
+    for prefix in tree.prefixes():
         if _find(tree, prefix, IDX_FILES["train"][0]) is not None:
             return prefix
     return None

@@ -26,8 +26,7 @@ SplitArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (images, labe
 
 def find_root(tree: Tree) -> str | None:
     """The tree's root prefix ("" or "name/") if it holds `train/<class>/<image>`."""
-    tops = sorted(rel + "/" for rel in tree.dirs if "/" not in rel)
-    for prefix in ["", *tops]:  # a tarball often wraps the tree in one folder
+    for prefix in tree.prefixes():
         if f"{prefix}train" in tree.dirs and any(
             rel.startswith(f"{prefix}train/") and _is_image(rel) for rel in tree.files
         ):

@@ -133,11 +133,14 @@ def _decode(
     prefix = idx.find_root(tree)
     if prefix is not None:
         arrays = idx.read_idx_splits(tree, prefix, str(source))
-        n_classes = int(arrays["train"][1].max()) + 1 if len(arrays["train"][1]) else 0
-        if named is not None and named.fmt == "idx" and n_classes <= len(named.classes):
+        top = max((int(labels.max()) for _, labels in arrays.values() if labels.size), default=-1)
+        if named is not None and named.fmt == "idx":
             classes = list(named.classes)
+            if top >= len(classes):
+                raise FFTKError(f"{source}: label {top} in IDX files of {named.name} "
+                                f"({len(classes)} classes)")
         else:
-            classes = [str(c) for c in range(n_classes)]
+            classes = [str(c) for c in range(top + 1)]
         return arrays, classes, "idx"
     prefix = imagefolder.find_root(tree)
     if prefix is not None:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+from tqdm.utils import CallbackIOWrapper
 
 from fftoolkit.errors import FFTKError
 
@@ -41,6 +45,11 @@ class Tree:
 
     files: dict[str, Member]
     dirs: set[str]
+
+    def prefixes(self) -> list[str]:
+        """Where a dataset may start: the root, then each top-level folder ("name/"), since
+        archives often wrap their content in one folder."""
+        return ["", *sorted(rel + "/" for rel in self.dirs if "/" not in rel)]
 
 
 def is_archive(path: Path) -> bool:
@@ -97,8 +106,12 @@ def _walk(root: Path) -> tuple[list[tuple[str, os.stat_result]], set[str]]:
 def _read_archive(path: Path) -> Tree:
     files: dict[str, Member] = {}
     dirs: set[str] = set()
+    bar = tqdm(total=path.stat().st_size, desc=f"reading {path.name}", unit="B",
+               unit_scale=True, file=sys.stderr, leave=False)
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with path.open("rb") as raw, tarfile.open(
+            fileobj=CallbackIOWrapper(bar.update, raw, "read")
+        ) as tar:
             for info in tar:
                 rel = _safe_member_name(path, info)
                 parts = PurePosixPath(rel).parts
@@ -113,6 +126,8 @@ def _read_archive(path: Path) -> Tree:
                 files[rel] = Member(f"{path}:{rel}", data=handle.read())
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise FFTKError(f"{path}: damaged or truncated archive ({exc})") from None
+    finally:
+        bar.close()
     return Tree(files, dirs)
 
 

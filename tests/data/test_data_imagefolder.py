@@ -107,10 +107,12 @@ def test_second_load_reads_the_cache_without_decoding(jpeg_subset: Path, tmp_pat
     np.testing.assert_array_equal(second.images, first.images)
     assert files_under(tmp_path / "cache") == cached
     monkeypatch.undo()
-    # a changed source (new mtime) is decoded again into a new cache entry
+    # a changed source (new mtime) is decoded again; its old cache entry goes away
+    before = list((tmp_path / "cache" / "prepared").iterdir())
     os.utime(archive, ns=(0, 10**9))
     load_dataset(str(archive), "train", cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache" / "prepared").iterdir())) == 2
+    after = list((tmp_path / "cache" / "prepared").iterdir())
+    assert len(before) == len(after) == 1 and before != after
 
 
 def test_unknown_split_and_missing_test(tmp_path: Path) -> None:
