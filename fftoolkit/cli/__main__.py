@@ -1,0 +1,5 @@
+"""`python -m fftoolkit.cli` = `fftk`."""
+
+from fftoolkit.cli import main
+
+main()
