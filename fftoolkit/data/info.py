@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from fftoolkit.data.loader import prepare, resolve_val_split
-from fftoolkit.data.splits import carve
+from fftoolkit.data.loader import carve_indices, prepare, resolve_val_split
 
 
 def dataset_info(
@@ -19,13 +16,12 @@ def dataset_info(
     """Prepare the cache (decoding every image, so a damaged file shows up now) and describe it."""
     prepared = prepare(name_or_path, cache_dir)
     carve_with = resolve_val_split(prepared, val_split)
-    train_images, train_labels = prepared.arrays("train")
+    train_images, _ = prepared.arrays("train")
     if carve_with is None:
         sizes = {"train": prepared.counts["train"], "val": prepared.counts["val"]}
         val_from = "own val/ split"
     else:
-        train_idx, val_idx = carve(np.asarray(train_labels), prepared.classes, carve_with,
-                                   prepared.source)
+        train_idx, val_idx = carve_indices(prepared, carve_with)
         sizes = {"train": int(train_idx.size), "val": int(val_idx.size)}
         per_class = "per class" if isinstance(carve_with, int) else "of each class"
         amount = carve_with if isinstance(carve_with, int) else f"{carve_with:.0%}"

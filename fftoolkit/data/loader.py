@@ -84,9 +84,15 @@ def select(
         images, labels = prepared.arrays(split)
         return np.array(images), np.array(labels)
     images, labels = prepared.arrays("train")
-    train_idx, val_idx = carve(np.asarray(labels), prepared.classes, carve_with, prepared.source)
+    train_idx, val_idx = carve_indices(prepared, carve_with)
     chosen = train_idx if split == "train" else val_idx
     return images[chosen], np.asarray(labels[chosen])
+
+
+def carve_indices(prepared: Prepared, carve_with: ValSplit) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) positions inside the stored training split."""
+    _, labels = prepared.arrays("train")
+    return carve(np.asarray(labels), prepared.classes, carve_with, prepared.source)
 
 
 def _resolve(name_or_path: str | Path, root: Path) -> tuple[Path, NamedDataset | None]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fftk_data_fixtures import CIFAR_CLASSES, error_line, run_fftk
+from fftk_data_fixtures import CIFAR_CLASSES, error_line, run_fftk, write_png_tree
 
 
 @pytest.mark.parametrize("args", [["data"], ["data", "fetch"], ["data", "info"]])
@@ -42,3 +42,12 @@ def test_info_rejects_a_bad_val_split(jpeg_subset: Path, tmp_path: Path,
     assert code == 2 and "val_split fraction must be in [0, 1), got 1.5" in error_line(err)
     code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "ten")
     assert code == 2 and "neither a count (500) nor a fraction (0.1)" in err
+
+
+def test_info_of_a_tree_with_its_own_val(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_png_tree(tmp_path / "t", {"train": {"a": 3, "b": 2}, "val": {"a": 1, "b": 1}})
+    code, out, _ = run_fftk(capsys, "data", "info", str(tmp_path / "t"), "--json",
+                            "--cache-dir", str(tmp_path / "c"))
+    info = json.loads(out)
+    assert code == 0 and info["splits"] == {"train": 5, "val": 2, "test": None}
+    assert info["val_from"] == "own val/ split" and info["val_split"] is None
