@@ -1,0 +1,363 @@
+"""`export_bundle`: checkpoint -> one bundle directory (manifest, ONNX/TFLite files, report).
+
+Reads top to bottom: load and check everything a user can get wrong (checkpoint, target,
+output dir, calibration data) before any work, then build every artifact in a temp directory
+that is renamed into place only when all of it succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fftoolkit import __version__
+from fftoolkit.atomic import atomic_dir
+from fftoolkit.errors import FFTKError
+from fftoolkit.export.accuracy import normalise, predict_classes
+from fftoolkit.export.calib import Images, default_dataset, load_images
+from fftoolkit.export.formats import FORMATS, Planned, plan
+from fftoolkit.export.graphs import ExportGraphs, build_graphs
+from fftoolkit.export.onnx_export import export_onnx
+from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
+from fftoolkit.export.report import accuracy_row, build_report, format_report
+from fftoolkit.export.tflite_export import export_tflite, quantize_tflite, signature_io
+from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, TensorInfo, sha256_file
+
+EDGETPU_HELP = ("edgetpu_compiler is not on PATH, so no Edge TPU model was built: install it "
+                "on an x86-64 Linux machine from https://coral.ai/docs/edgetpu/compiler/ "
+                "(apt package edgetpu-compiler) and export again; the CPU-ready int8 model is "
+                "{path}")
+
+
+@dataclass
+class ExportOptions:
+    target: str = "all"
+    quantize: str = "none"
+    calib_dataset: str | None = None  # default: the dataset the checkpoint was trained on
+    calib_samples: int = 256
+    eval_samples: int = 1000  # held-back (val) images for the fp32-vs-int8 accuracy report
+    batch: int = 1
+    force: bool = False
+    seed: int = 0
+    tflite_ranges: str = "minmax"
+    onnx_quant: OnnxQuantOptions = field(default_factory=OnnxQuantOptions)
+    threads: int = 1  # runtime threads for calibration and the accuracy check
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    manifest: Manifest
+    report: dict[str, Any]
+
+    def summary(self) -> str:
+        return format_report(self.report)
+
+
+def _load_net(checkpoint: Path) -> tuple[dict[str, Any], torch.nn.Module]:
+    from fftoolkit.models import build_network_from_state
+    from fftoolkit.train import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    return state, build_network_from_state(state, source=str(checkpoint))
+
+
+def _activations(graphs: ExportGraphs, x: np.ndarray) -> list[np.ndarray]:
+    """Float NCHW inputs of every block, then the last block's output (fp32 torch)."""
+    acts, t = [x], torch.from_numpy(x)
+    with torch.no_grad():
+        for block in graphs.blocks:
+            t = torch.cat([block(t[i:i + 256]) for i in range(0, len(t), 256)])
+            acts.append(t.numpy())
+    return acts
+
+
+def _onnx_file(bundle: Path, name: str) -> ModelFile:
+    import onnxruntime as ort
+
+    path = bundle / name
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def info(v: Any) -> TensorInfo:
+        return TensorInfo(v.name, [d if isinstance(d, int) else None for d in v.shape], "float32")
+
+    return ModelFile(name, sha256_file(path), [info(v) for v in sess.get_inputs()],
+                     [info(v) for v in sess.get_outputs()])
+
+
+def _tflite_file(bundle: Path, name: str) -> ModelFile:
+    path = bundle / name
+    ins, outs = signature_io(path)
+
+    def info(d: dict[str, Any]) -> TensorInfo:
+        scale, zero = (d.get("quantization") or (0.0, 0))[:2]
+        quant = {"scale": float(scale), "zero_point": int(zero)} if scale else None
+        return TensorInfo(d["name"], [int(s) for s in d["shape"]], np.dtype(d["dtype"]).name,
+                          quant)
+
+    return ModelFile(name, sha256_file(path), [info(d) for d in ins], [info(d) for d in outs])
+
+
+class _Builder:
+    """Writes the files of each planned artifact into the temp bundle directory."""
+
+    def __init__(self, tmp: Path, graphs: ExportGraphs, calib: np.ndarray | None,
+                 opts: ExportOptions, bar: tqdm):
+        self.tmp, self.graphs, self.opts, self.bar = tmp, graphs, opts, bar
+        self.acts = _activations(graphs, calib) if calib is not None else None
+        heads = graphs.head_blocks
+        self.head_inputs = {graphs.feature_names[k]: graphs.block_inputs[i + 1]
+                            if i + 1 < len(graphs.blocks) else self._last_shape()
+                            for k, i in enumerate(heads)}
+
+    def _last_shape(self) -> tuple[int, ...]:
+        with torch.no_grad():
+            x = torch.zeros(1, *self.graphs.block_inputs[-1])
+            return tuple(self.graphs.blocks[-1](x).shape[1:])
+
+    def _head_calib(self) -> list[np.ndarray]:
+        assert self.acts is not None
+        return [self.acts[i + 1] for i in self.graphs.head_blocks]
+
+    def _step(self, what: str) -> None:
+        self.bar.set_description(what)
+        self.bar.update(1)
+
+    def _goodness(self, preferred: str) -> str:
+        return preferred if preferred in self.graphs.fused else "in-graph"
+
+    def build(self, p: Planned) -> Artifact:
+        fmt, g = p.fmt, self.graphs
+        goodness = self._goodness(fmt.goodness)
+        names = {"fused": fmt.file_name("model", p.batch),
+                 "blocks": [fmt.file_name(f"block_{i}") for i in range(len(g.blocks))],
+                 "head": fmt.file_name("head")}
+        with_blocks = fmt.blocks and p.batch is None
+        key = f"{fmt.format}-{fmt.precision}"
+        if key == "onnx-fp32":
+            self._onnx_fp32(names, goodness, with_blocks)
+        elif key == "onnx-int8":
+            self._onnx_int8(names, with_blocks)
+        elif key == "tflite-fp32":
+            self._tflite_fp32(names, goodness, p.batch or 1, with_blocks)
+        elif key == "tflite-int8":
+            self._tflite_int8(names, p.batch or 1, with_blocks)
+        read = _onnx_file if fmt.format == "onnx" else _tflite_file
+        return Artifact(
+            format=fmt.format, precision=fmt.precision, layout=fmt.layout,
+            batch=None if fmt.dynamic_batch else (p.batch or 1),
+            fused=read(self.tmp, names["fused"]),
+            blocks=[read(self.tmp, b) for b in names["blocks"]] if with_blocks else [],
+            head=read(self.tmp, names["head"]) if with_blocks else None, goodness=goodness)
+
+    def _onnx_fp32(self, names: dict[str, Any], goodness: str, with_blocks: bool) -> None:
+        g = self.graphs
+        outputs = ["logits", "goodness"] if goodness == "in-graph" else ["logits", *g.feature_names]
+        self._step(names["fused"])
+        export_onnx(g.fused[goodness], {"image": g.block_inputs[0]}, outputs,
+                    self.tmp / names["fused"])
+        if not with_blocks:
+            return
+        for block, shape, name in zip(g.blocks, g.block_inputs, names["blocks"], strict=True):
+            self._step(name)
+            export_onnx(block, {"input": shape}, ["output"], self.tmp / name)
+        self._step(names["head"])
+        export_onnx(g.head, self.head_inputs, ["logits"], self.tmp / names["head"])
+
+    def _onnx_int8(self, names: dict[str, Any], with_blocks: bool) -> None:
+        assert self.acts is not None
+        src = FORMATS["onnx-fp32"]
+        q = self.opts.onnx_quant
+        self._step(names["fused"])
+        quantize_onnx(self.tmp / src.file_name("model"), self.tmp / names["fused"],
+                      {"image": self.acts[0]}, q)
+        if not with_blocks:
+            return
+        for i, name in enumerate(names["blocks"]):
+            self._step(name)
+            quantize_onnx(self.tmp / src.file_name(f"block_{i}"), self.tmp / name,
+                          {"input": self.acts[i]}, q)
+        self._step(names["head"])
+        quantize_onnx(self.tmp / src.file_name("head"), self.tmp / names["head"],
+                      dict(zip(self.head_inputs, self._head_calib(), strict=True)), q)
+
+    def _tflite_fp32(self, names: dict[str, Any], goodness: str, batch: int,
+                     with_blocks: bool) -> None:
+        g = self.graphs
+        self._step(names["fused"])
+        export_tflite(g.fused[goodness], [g.block_inputs[0]], batch, self.tmp / names["fused"])
+        if not with_blocks:
+            return
+        for block, shape, name in zip(g.blocks, g.block_inputs, names["blocks"], strict=True):
+            self._step(name)
+            export_tflite(block, [shape], 1, self.tmp / name)
+        self._step(names["head"])
+        export_tflite(g.head, list(self.head_inputs.values()), 1, self.tmp / names["head"])
+
+    def _tflite_int8(self, names: dict[str, Any], batch: int, with_blocks: bool) -> None:
+        assert self.acts is not None
+        src = FORMATS["tflite-fp32"]
+        ranges = self.opts.tflite_ranges
+        self._step(names["fused"])
+        quantize_tflite(self.tmp / src.file_name("model", batch if batch > 1 else None),
+                        self.tmp / names["fused"], [self.acts[0]], ranges)
+        if not with_blocks:
+            return
+        for i, name in enumerate(names["blocks"]):
+            self._step(name)
+            quantize_tflite(self.tmp / src.file_name(f"block_{i}"), self.tmp / name,
+                            [self.acts[i]], ranges)
+        self._step(names["head"])
+        quantize_tflite(self.tmp / src.file_name("head"), self.tmp / names["head"],
+                        self._head_calib(), ranges)
+
+
+def _edgetpu(tmp: Path, int8: Artifact, out: Path) -> tuple[Artifact | None, str | None]:
+    """Compile the int8 TFLite for the Edge TPU when the compiler is installed."""
+    compiler = shutil.which("edgetpu_compiler")
+    if compiler is None:
+        return None, EDGETPU_HELP.format(path=out / int8.fused.file)
+    done = subprocess.run([compiler, "-s", "-o", str(tmp), str(tmp / int8.fused.file)],
+                          capture_output=True, text=True, check=False)
+    name = FORMATS["edgetpu-int8"].file_name("model")
+    if done.returncode != 0 or not (tmp / name).is_file():
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise FFTKError(f"edgetpu_compiler failed on {int8.fused.file}: {last[0]}")
+    fused = ModelFile(name, sha256_file(tmp / name), int8.fused.inputs, int8.fused.outputs)
+    return Artifact("edgetpu", "int8", int8.layout, int8.batch, fused,
+                    goodness=int8.goodness), None
+
+
+def _planned_steps(planned: list[Planned], n_blocks: int) -> int:
+    return sum(1 + (n_blocks + 1 if p.fmt.blocks and p.batch is None else 0) for p in planned)
+
+
+def export_bundle(checkpoint: str | Path, out: str | Path,
+                  options: ExportOptions | None = None, progress: bool = True) -> ExportResult:
+    """Export `checkpoint` into the bundle directory `out` (see fftoolkit/runtime/manifest.py)."""
+    opts = options or ExportOptions()
+    checkpoint, out = Path(checkpoint), Path(out)
+    planned = plan(opts.target, opts.quantize, opts.batch)
+    if out.exists() and not opts.force:
+        raise FFTKError(f"{out}: already exists (pass --force to replace it)")
+    if opts.quantize == "int8" and opts.calib_samples < opts.batch:
+        raise FFTKError(f"--calib-samples {opts.calib_samples} is fewer than --batch {opts.batch}")
+    state, net = _load_net(checkpoint)
+    spec = net.spec
+    dataset = opts.calib_dataset or default_dataset(state, spec)
+    calib: Images | None = None
+    if opts.quantize == "int8":
+        calib = load_images(dataset, "train", opts.calib_samples, state, spec, opts.seed)
+    held = _held_back(dataset, opts, state, spec, required=opts.calib_dataset is not None)
+    graphs = build_graphs(net, state["normalization"])
+    notes: list[str] = []
+    if held is None:
+        notes.append(f"accuracy not measured: no held-back images from {dataset!r}")
+    keys = {p.key for p in planned}
+    evaluated = [k for k in keys if not k.startswith("edgetpu")] if held is not None else []
+    total = 2 + _planned_steps([p for p in planned if p.fmt.format != "edgetpu"],
+                               len(graphs.blocks)) + len(evaluated)
+    with tqdm(total=total, desc="export", unit="step", file=sys.stderr,
+              disable=not progress) as bar, atomic_dir(out, force=opts.force) as tmp:
+        bar.set_description("reference.safetensors")
+        _write_reference(checkpoint, tmp, graphs)
+        bar.update(1)
+        x_calib = normalise(calib.images, graphs.normalization) if calib is not None else None
+        builder = _Builder(tmp, graphs, x_calib, opts, bar)
+        artifacts: dict[str, Artifact] = {}
+        for p in planned:
+            if p.fmt.format == "edgetpu":
+                art, note = _edgetpu(tmp, artifacts["tflite-int8"], out)
+                if art is not None:
+                    artifacts[p.key] = art
+                if note:
+                    notes.append(note)
+                continue
+            artifacts[p.key] = builder.build(p)
+        accuracy = None
+        if held is not None:
+            accuracy = _accuracy(tmp, net, state, graphs, artifacts, held, bar)
+        bar.set_description("manifest")
+        manifest = _manifest(state, checkpoint, spec, graphs, artifacts, tmp, opts, calib)
+        manifest.write(tmp)
+        report = build_report(spec, tmp, artifacts, accuracy, notes)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2))
+        bar.update(1)
+    return ExportResult(out, manifest, report)
+
+
+def _held_back(dataset: str, opts: ExportOptions, state: dict[str, Any], spec: Any,
+               required: bool) -> Images | None:
+    """Val images for the accuracy report. Required when int8 or a dataset was named;
+    otherwise (fp32 export, default dataset not available here) the report says so."""
+    if opts.eval_samples <= 0:
+        return None
+    try:
+        return load_images(dataset, "val", opts.eval_samples, state, spec, opts.seed)
+    except FFTKError:
+        if required or opts.quantize == "int8":
+            raise
+        return None
+
+
+def _write_reference(checkpoint: Path, tmp: Path, graphs: ExportGraphs) -> None:
+    from fftoolkit.train import export_weights
+
+    export_weights(checkpoint, tmp / "reference.safetensors")
+    if graphs.overlay_patterns is not None:
+        np.save(tmp / "overlay.npy", graphs.overlay_patterns.numpy().astype(np.float32))
+
+
+def _accuracy(tmp: Path, net: torch.nn.Module, state: dict[str, Any], graphs: ExportGraphs,
+              artifacts: dict[str, Artifact], held: Images, bar: tqdm) -> dict[str, Any]:
+    from fftoolkit.train.evaluate import predict_both
+
+    norm = state["normalization"]
+    ref = predict_both(net, held.images, norm["mean"], norm["std"])
+    rows = {"torch-fp32": accuracy_row(*ref, held.labels, None)}
+    groups = net.spec.num_classes
+    for key, art in artifacts.items():
+        if art.format == "edgetpu":
+            continue
+        bar.set_description(f"accuracy {key}")
+        one, multi = predict_classes(tmp, art, held.images, graphs.normalization, groups)
+        rows[key] = accuracy_row(one, multi, held.labels, ref)
+        bar.update(1)
+    return {"dataset": held.source, "split": held.split, "images": int(len(held.labels)),
+            "rows": rows}
+
+
+def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: ExportGraphs,
+              artifacts: dict[str, Artifact], tmp: Path, opts: ExportOptions,
+              calib: Images | None) -> Manifest:
+    c, h, w = spec.input
+    ref_io = ([TensorInfo("image", [None, c, h, w], "float32")],
+              [TensorInfo("logits", [None, spec.num_classes], "float32"),
+               TensorInfo("goodness", [None, spec.num_classes], "float32")])
+    extra: dict[str, Any] = {"reference_normalization": state["normalization"]}
+    if calib is not None:
+        extra["calibration"] = {
+            "dataset": calib.source, "split": calib.split, "images": int(len(calib.labels)),
+            "seed": opts.seed, "tflite_ranges": opts.tflite_ranges,
+            "onnx": {"activation": opts.onnx_quant.activation,
+                     "reduce_range": opts.onnx_quant.reduce_range,
+                     "method": opts.onnx_quant.method,
+                     "goodness_in_float": opts.onnx_quant.keep_goodness_float}}
+    return Manifest(
+        model_name=spec.name, algorithm=spec.algorithm, spec=state["spec"],
+        classes=list(state["classes"]), input_shape=[c, h, w],
+        normalization=graphs.normalization, goodness_blocks=graphs.goodness_blocks,
+        head_blocks=graphs.head_blocks, multi_pass=graphs.multi_pass, artifacts=artifacts,
+        source_checkpoint_sha256=sha256_file(checkpoint),
+        reference=ModelFile("reference.safetensors", sha256_file(tmp / "reference.safetensors"),
+                            *ref_io),
+        fftk_version=__version__, extra=extra)
