@@ -1,0 +1,76 @@
+"""Load `reference.safetensors` from a bundle and run it like any other graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.graph import GraphInfo
+from fftoolkit.runtime.manifest import Manifest, verify_file
+
+
+def open_reference(bundle: Path, manifest: Manifest, threads: int) -> TorchGraph:
+    """The source network from the bundle's reference weights, eval mode, `threads` threads."""
+    try:
+        import torch
+    except ImportError:
+        raise FFTKError("backend 'torch' needs PyTorch, which is not installed: pip install "
+                        "fftoolkit (the full install), or pick an onnx/tflite format") from None
+    if manifest.reference is None:
+        raise FFTKError(f"{bundle}: the bundle has no reference weights (torch-fp32); "
+                        "re-export it to include them")
+    path = verify_file(bundle, manifest.reference)
+    torch.set_num_threads(threads)
+    net, normalization = _load(path, manifest)
+    return TorchGraph(net, manifest, GraphInfo(
+        layout="NCHW", normalization=normalization, batch=None, runtime="torch",
+        version=torch.__version__.split("+")[0], files=[path], artifact="reference"))
+
+
+def _load(path: Path, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
+    from safetensors import SafetensorError, safe_open
+
+    from fftoolkit.models.nets import build_network
+    from fftoolkit.models.spec import spec_from_dict
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise FFTKError(f"{path}: not a readable safetensors file ({exc})") from None
+    spec = spec_from_dict(json.loads(meta["spec"]) if "spec" in meta else manifest.spec,
+                          source=str(path))
+    net = build_network(spec)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise FFTKError(f"{path}: weights do not fit model '{spec.name}' "
+                        f"({str(exc).splitlines()[0]})") from None
+    # The exported graphs may fold block 0's BatchNorm into the input normalisation; the
+    # reference keeps the BN, so it needs the training normalisation.
+    norm = json.loads(meta["normalization"]) if "normalization" in meta else (
+        manifest.extra.get("reference_normalization", manifest.normalization))
+    return net.eval(), norm
+
+
+class TorchGraph:
+    """Normalised NCHW float batch -> (logits (N, J), goodness (N, J)), as `fftoolkit.ff`
+    defines them (the original FF overlays the J labels itself, like the fused export)."""
+
+    def __init__(self, net: Any, manifest: Manifest, info: GraphInfo):
+        from fftoolkit.ff.predict import make_predictor
+
+        self.manifest, self.info = manifest, info
+        self.predictor = make_predictor(net).eval()
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            logits, g = self.predictor(torch.from_numpy(x))
+        return logits.numpy(), g.numpy()

@@ -1,0 +1,255 @@
+"""Backends: one small class per runtime that loads one model file and runs it on numpy arrays.
+
+`BACKENDS` is the table the CLI, the runner and the benchmark all read (keyed by name). Each
+runtime package is imported only when its backend is used, and a missing package is a one-line
+error naming what to install. The torch reference lives outside this package
+(`fftoolkit.reference`) and is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+
+# Same optimisation policy for every format: each runtime's full graph optimisations
+# (ONNX Runtime ORT_ENABLE_ALL; LiteRT's built-in ops with its default XNNPACK delegate).
+GRAPH_OPTIMIZATION = "full (ORT_ENABLE_ALL; LiteRT builtin ops + XNNPACK)"
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend runs (its artifact `family`) and what to install when it is missing."""
+
+    name: str
+    family: str  # artifact format it runs: "onnx" | "tflite" | "edgetpu" | "torch"
+    module: str  # Python module it needs
+    install: str  # how to get it
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime",
+                               "pip install 'fftoolkit[device]' (onnxruntime)"),
+    "litert": BackendInfo("litert", "tflite", "ai_edge_litert.interpreter",
+                          "pip install 'fftoolkit[device]' (ai-edge-litert)"),
+    "tflite-runtime": BackendInfo("tflite-runtime", "tflite", "tflite_runtime.interpreter",
+                                  "pip install tflite-runtime (needs numpy<2)"),
+    "edgetpu": BackendInfo("edgetpu", "edgetpu", "ai_edge_litert.interpreter",
+                           "pip install 'fftoolkit[device]' and the Edge TPU runtime "
+                           "(libedgetpu1-std from the Coral apt repository)"),
+    "torch": BackendInfo("torch", "torch", "torch",
+                         "pip install fftoolkit (the full install brings torch)"),
+}
+
+EDGETPU_LIBRARY = {"linux": "libedgetpu.so.1", "darwin": "libedgetpu.1.dylib",
+                   "win32": "edgetpu.dll"}
+
+
+def require(backend: str) -> ModuleType:
+    """Import the backend's runtime module, or say exactly what to install."""
+    info = backend_info(backend)
+    try:
+        return importlib.import_module(info.module)
+    except ImportError:
+        raise FFTKError(f"backend '{backend}' needs the {info.module.split('.')[0]} package, "
+                        f"which is not installed: {info.install}") from None
+
+
+def backend_info(name: str) -> BackendInfo:
+    if name not in BACKENDS:
+        raise FFTKError(f"unknown backend '{name}' (choose one of {', '.join(BACKENDS)})")
+    return BACKENDS[name]
+
+
+class Session:
+    """One loaded model file. `run` takes and returns arrays in the model's own dtypes."""
+
+    runtime: str
+    version: str
+    delegate: str = ""
+    input_names: list[str]
+    output_names: list[str]
+    input_dtypes: list[str]
+    output_dtypes: list[str]
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class OnnxRuntimeSession(Session):
+    """ONNX Runtime on the CPU, `threads` intra-op threads, full graph optimisations."""
+
+    def __init__(self, path: Path, threads: int):
+        ort = require("onnxruntime")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+            raise FFTKError(f"{path}: onnxruntime cannot load this model "
+                            f"({_first_line(exc)})") from None
+        self.runtime, self.version = "onnxruntime", ort.__version__
+        self.path = path
+        ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
+        self.input_names = [t.name for t in ins]
+        self.output_names = [t.name for t in outs]
+        self.input_dtypes = [_ort_dtype(t.type) for t in ins]
+        self.output_dtypes = [_ort_dtype(t.type) for t in outs]
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return self.sess.run(None, dict(zip(self.input_names, arrays, strict=True)))
+        except Exception as exc:
+            raise FFTKError(f"{self.path}: inference failed ({_first_line(exc)})") from None
+
+
+class LiteRTSession(Session):
+    """A .tflite model in LiteRT's interpreter (`ai-edge-litert`), XNNPACK by default."""
+
+    backend = "litert"
+
+    def __init__(self, path: Path, threads: int):
+        module = require(self.backend)
+        self.runtime = self.backend
+        self.version = _package_version(module)
+        self.path = path
+        with _quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate ..."
+            self.interp = self._open(module, path, threads)
+            try:
+                self.interp.allocate_tensors()
+            except RuntimeError as exc:
+                raise FFTKError(f"{path}: {self.backend} cannot prepare this model "
+                                f"({_first_line(exc)})") from None
+        self.ins = self.interp.get_input_details()
+        self.outs = self.interp.get_output_details()
+        self.input_names = [d["name"] for d in self.ins]
+        self.output_names = [d["name"] for d in self.outs]
+        self.input_dtypes = [np.dtype(d["dtype"]).name for d in self.ins]
+        self.output_dtypes = [np.dtype(d["dtype"]).name for d in self.outs]
+        self.input_shapes = [tuple(int(v) for v in d["shape"]) for d in self.ins]
+
+    def _open(self, module: ModuleType, path: Path, threads: int) -> Any:
+        try:
+            return module.Interpreter(model_path=str(path), num_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            raise FFTKError(f"{path}: {self.backend} cannot load this model "
+                            f"({_first_line(exc)})") from None
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        for detail, shape, array in zip(self.ins, self.input_shapes, arrays, strict=True):
+            if array.shape != shape:
+                raise FFTKError(f"{self.path}: input {detail['name']!r} takes shape {shape}, "
+                                f"got {array.shape}")
+            self.interp.set_tensor(detail["index"], array)
+        self.interp.invoke()
+        return [self.interp.get_tensor(d["index"]) for d in self.outs]
+
+
+class TfliteRuntimeSession(LiteRTSession):
+    """The same interpreter from the older `tflite-runtime` wheel (boards stuck on numpy < 2)."""
+
+    backend = "tflite-runtime"
+
+
+class EdgeTPUSession(LiteRTSession):
+    """LiteRT with the Edge TPU delegate, loaded by library name through the delegate API."""
+
+    backend = "edgetpu"
+
+    @staticmethod
+    def library() -> str:
+        return EDGETPU_LIBRARY.get(sys.platform, EDGETPU_LIBRARY["linux"])
+
+    def _open(self, module: ModuleType, path: Path, threads: int) -> Any:
+        lib = self.library()
+        delegate = None
+        # A failed load_delegate leaves a half-built Delegate whose __del__ prints a traceback;
+        # silence it so the user sees one line.
+        hook, sys.unraisablehook = sys.unraisablehook, lambda _: None
+        try:
+            try:
+                delegate = module.load_delegate(lib)
+            except (ValueError, OSError, RuntimeError):
+                pass
+        finally:
+            sys.unraisablehook = hook
+        if delegate is None:
+            raise FFTKError(f"Edge TPU runtime {lib} could not be loaded (is it installed and an "
+                            f"Edge TPU attached?): {BACKENDS['edgetpu'].install}")
+        self.delegate = f"edgetpu ({lib})"
+        try:
+            return module.Interpreter(model_path=str(path), num_threads=threads,
+                                      experimental_delegates=[delegate])
+        except (ValueError, RuntimeError) as exc:
+            raise FFTKError(f"{path}: the Edge TPU cannot run this model "
+                            f"({_first_line(exc)})") from None
+
+
+SESSIONS: dict[str, type[Session]] = {
+    "onnxruntime": OnnxRuntimeSession,
+    "litert": LiteRTSession,
+    "tflite-runtime": TfliteRuntimeSession,
+    "edgetpu": EdgeTPUSession,
+}
+
+
+def open_session(backend: str, path: Path, threads: int) -> Session:
+    """Load one model file with the named backend."""
+    backend_info(backend)
+    if backend not in SESSIONS:
+        raise FFTKError(f"backend '{backend}' runs the source network, not model files")
+    return SESSIONS[backend](path, threads)
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Drop what native code prints on fd 2 meanwhile (errors reach the user as FFTKError)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _ort_dtype(type_str: str) -> str:
+    """ORT's 'tensor(int8)' -> 'int8' ('float' -> 'float32')."""
+    inner = type_str[type_str.find("(") + 1:type_str.rfind(")")]
+    return {"float": "float32", "double": "float64"}.get(inner, inner)
+
+
+def _package_version(module: ModuleType) -> str:
+    top = sys.modules.get(module.__name__.split(".")[0])
+    version = getattr(top, "__version__", "")
+    if version:
+        return str(version)
+    from importlib import metadata
+
+    for dist in ("ai-edge-litert", "tflite-runtime"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

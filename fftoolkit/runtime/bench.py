@@ -1,0 +1,205 @@
+"""`fftk bench` as a library call: every configuration in a fresh subprocess, logs, one table.
+
+The parent only orchestrates: it writes the inputs once, starts `fftoolkit.runtime.worker` per
+format (and `fftoolkit.runtime.probe` once for the CPU's conv rate), adds the machine facts,
+and writes the logs. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.formats import default_backend, get_format
+from fftoolkit.runtime.images import Inputs
+from fftoolkit.runtime.logs import append_csv, write_json
+from fftoolkit.runtime.manifest import MANIFEST_NAME, load_manifest, sha256_file
+from fftoolkit.runtime.sysinfo import machine_facts, throttle_warning
+from fftoolkit.runtime.table import comparison_table, summarize
+
+
+@dataclass
+class BenchOptions:
+    formats: list[str]
+    threads: int = 1
+    runs: int = 200
+    warmup: int = 20
+    batch: int = 8
+    inference: str = "one-pass"
+    per_block: bool = False
+    e2e_runs: int = 100
+    throughput_images: int = 512
+    repeat: int = 1
+    probe: bool = True
+    log_dir: Path = Path("fftk-logs")
+    dataset: str = ""
+    timeout_s: float = 900.0
+
+
+@dataclass
+class BenchReport:
+    records: list[dict[str, Any]]
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    json_paths: list[Path] = field(default_factory=list)
+    csv_path: Path | None = None
+    probe: dict[str, Any] = field(default_factory=dict)
+
+    def warning_lines(self) -> list[str]:
+        return ([f"warning: {name} skipped: {why}" for name, why in self.failures.items()]
+                + [f"warning: {w}" for w in self.warnings])
+
+    def summary(self) -> str:
+        """What ran where, the comparison table, the CPU's conv rate, and where the logs are."""
+        first = self.records[0]
+        lines = [f"\n{first['model']} on {first['cpu_model']} ({first['arch']}, "
+                 f"{first['threads']} thread(s)), {first['inference']}, "
+                 f"{first['n_eval']} images from {first['dataset']}",
+                 comparison_table(summarize(self.records))]
+        if self.probe:
+            lines.append(f"CPU conv rate (one large 3x3 conv, LiteRT, batch 1): "
+                         f"int8 {self.probe['probe_int8_gmacs']:.1f} GMAC/s, "
+                         f"fp32 {self.probe['probe_fp32_gmacs']:.1f} GMAC/s")
+        lines.append(f"logs: {self.json_paths[0].parent}/ ({len(self.json_paths)} JSON, "
+                     f"{self.csv_path.name if self.csv_path else ''})")
+        return "\n".join(lines)
+
+    def write_plot(self) -> Path | None:
+        """PNG of the latency distributions next to the logs (None without matplotlib)."""
+        from fftoolkit.runtime.plot import plot_latencies
+
+        return plot_latencies(self.records, self.json_paths[0].with_suffix(".png"))
+
+
+def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
+              macs_per_image: int | None = None,
+              progress: Callable[[str], None] | None = None) -> BenchReport:
+    """Benchmark each format `opts.repeat` times, each run in its own process."""
+    bundle = Path(bundle).resolve()
+    manifest = load_manifest(bundle)
+    for name in opts.formats:
+        get_format(name)
+    if not inputs.labelled:
+        raise FFTKError("fftk bench needs labelled images (a dataset split, an .npz with "
+                        "labels, or class sub-folders) to report accuracy")
+    macs = macs_per_image or manifest.extra.get("macs_per_image")
+    common = {
+        "model": manifest.model_name, "bundle_sha256": sha256_file(bundle / MANIFEST_NAME),
+        "algorithm": manifest.algorithm, "dataset": opts.dataset, "macs_per_image": macs,
+        **machine_facts(),
+    }
+    report = BenchReport(records=[])
+    with tempfile.TemporaryDirectory(prefix="fftk-bench-") as tmp:
+        data = Path(tmp) / "inputs.npz"
+        np.savez(data, images=_stack(inputs), labels=inputs.labels)
+        if opts.probe:
+            report.probe = _probe(opts, progress)
+        jobs = [(name, r) for r in range(opts.repeat) for name in opts.formats]
+        for name, repeat in jobs:
+            if name in report.failures:
+                continue
+            if progress:
+                progress(f"{name}" + (f" (run {repeat + 1}/{opts.repeat})" if opts.repeat > 1
+                                      else ""))
+            cfg = _config(bundle, name, opts, data, inputs)
+            result = _spawn(["fftoolkit.runtime.worker"], cfg, Path(tmp), opts.timeout_s)
+            if "failed" in result:
+                report.failures[name] = result["failed"]
+                continue
+            record = _record(common, result, report.probe, macs, repeat if opts.repeat > 1
+                             else None)
+            warning = throttle_warning(result["board_before"], result["board_after"])
+            if warning and warning not in report.warnings:
+                report.warnings.append(warning)
+            report.records.append(record)
+            opts.log_dir.mkdir(parents=True, exist_ok=True)
+            report.json_paths.append(write_json(opts.log_dir, record))
+            report.csv_path = append_csv(opts.log_dir, record)
+    if not report.records:
+        first = next(iter(report.failures.values()), "nothing ran")
+        raise FFTKError(first)
+    return report
+
+
+def _stack(inputs: Inputs) -> np.ndarray:
+    shapes = {im.shape for im in inputs.images}
+    if len(shapes) == 1:
+        return np.stack(inputs.images)
+    raise FFTKError(f"fftk bench needs images of one size (got {len(shapes)} sizes); resize "
+                    "them first or use fftk run")
+
+
+def _config(bundle: Path, name: str, opts: BenchOptions, data: Path,
+            inputs: Inputs) -> dict[str, Any]:
+    return {
+        "bundle": str(bundle), "format": name, "backend": default_backend(get_format(name)),
+        "threads": opts.threads, "runs": opts.runs, "warmup": opts.warmup, "batch": opts.batch,
+        "inference": opts.inference, "per_block": opts.per_block, "inputs": str(data),
+        "paths": [str(p) for p in inputs.paths] if inputs.paths else None,
+        "e2e_runs": opts.e2e_runs, "throughput_images": opts.throughput_images,
+    }
+
+
+def _spawn(module: list[str], cfg: dict[str, Any] | list[str], tmp: Path,
+           timeout_s: float) -> dict[str, Any]:
+    """Run `python -m module` in a fresh process; its last stdout line is a JSON object."""
+    if isinstance(cfg, dict):
+        path = tmp / "config.json"
+        path.write_text(json.dumps(cfg))
+        args = [str(path)]
+    else:
+        args = cfg
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if isinstance(cfg, dict):
+        env["OMP_NUM_THREADS"] = str(cfg["threads"])  # torch/ORT thread pools match --threads
+    try:
+        proc = subprocess.run([sys.executable, "-m", *module, *args], capture_output=True,
+                              text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {"failed": f"{module[0]} timed out after {timeout_s:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"failed": f"{module[0]} exited with {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _probe(opts: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
+    if progress:
+        progress("int8 conv-rate probe")
+    with tempfile.TemporaryDirectory(prefix="fftk-probe-") as tmp:
+        result = _spawn(["fftoolkit.runtime.probe"], [str(opts.threads), "50"], Path(tmp),
+                        opts.timeout_s)
+    return {} if "failed" in result else result
+
+
+def _record(common: dict[str, Any], result: dict[str, Any], probe: dict[str, Any],
+            macs: int | None, repeat: int | None) -> dict[str, Any]:
+    record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **common, **result}
+    record["repeat"] = repeat
+    record["load_avg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    for when in ("before", "after"):
+        state = result[f"board_{when}"]
+        temps = state.get("temps_c") or {}
+        record[f"soc_temp_{when}_c"] = max(temps.values()) if temps else None
+        record[f"throttled_{when}"] = state.get("throttled")
+    record.update({k: v for k, v in probe.items() if k.endswith("_gmacs")})
+    # One forward pass per image only for the improved FF (the original FF overlays labels).
+    if macs and result.get("p50_ms") and common["algorithm"] == "improved":
+        record["gmacs"] = macs / (result["p50_ms"] * 1e-3) / 1e9
+        rate = probe.get(f"probe_{result['precision']}_gmacs")
+        record["int8_rate_fraction"] = (record["gmacs"] / probe["probe_int8_gmacs"]
+                                        if probe.get("probe_int8_gmacs") else None)
+        record["precision_rate_fraction"] = record["gmacs"] / rate if rate else None
+    return record

@@ -1,0 +1,159 @@
+"""A bundle's model as one callable: normalised float batch -> (logits, goodness).
+
+`FusedGraph` runs the fused file; `BlockGraph` chains the per-block files and the head as the
+manifest lists them (same predictions, and a way to time or debug one block). Both quantize
+int8 I/O with the manifest's scale/zero point. The torch reference (`torch-fp32`) is built by
+`fftoolkit.reference`, imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.backends import Session, open_session
+from fftoolkit.runtime.formats import Format, find_artifact
+from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, verify_file
+from fftoolkit.runtime.quant import dequantize, quantize
+from fftoolkit.runtime.scores import goodness
+
+
+class Graph(Protocol):
+    """What the predictor needs from any backend."""
+
+    info: GraphInfo
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class GraphInfo:
+    """How the input must look and what runs it (for preprocessing and the logs)."""
+
+    layout: str  # "NCHW" | "NHWC"
+    normalization: dict[str, list[float]]
+    batch: int | None  # fixed batch, or None = any
+    runtime: str
+    version: str
+    files: list[Path] = field(default_factory=list)
+    delegate: str = ""
+    artifact: str = ""
+    # True if one call returns (logits, goodness (N, J)): improved FF, and the original FF's
+    # fused export and torch reference, which overlay the J labels in-graph. False: the runner
+    # overlays labels itself (original FF, per-block files).
+    overlays_in_graph: bool = True
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
+
+
+class ModelRunner:
+    """One model file: float arrays in manifest order -> float arrays in manifest order."""
+
+    def __init__(self, session: Session, entry: ModelFile, path: Path):
+        self.session, self.entry, self.path = session, entry, path
+        self.in_order = _order(path, "inputs", [t.name for t in entry.inputs],
+                               session.input_names)
+        self.out_order = _order(path, "outputs", [t.name for t in entry.outputs],
+                                session.output_names)
+        for kind, infos, order, dtypes in (
+                ("input", entry.inputs, self.in_order, session.input_dtypes),
+                ("output", entry.outputs, self.out_order, session.output_dtypes)):
+            for info, i in zip(infos, order, strict=True):
+                if info.dtype != dtypes[i]:
+                    raise FFTKError(f"{path}: {kind} {info.name!r} is {dtypes[i]} in the model "
+                                    f"but {info.dtype} in the manifest")
+        first = entry.inputs[0].shape[0] if entry.inputs and entry.inputs[0].shape else None
+        self.batch = int(first) if isinstance(first, int) else None
+
+    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        feed: list[np.ndarray] = [np.empty(0)] * len(arrays)
+        for array, info, i in zip(arrays, self.entry.inputs, self.in_order, strict=True):
+            feed[i] = quantize(array, info)
+        outs = self.session.run(feed)
+        pairs = zip(self.entry.outputs, self.out_order, strict=True)
+        return [dequantize(outs[i], info) for info, i in pairs]
+
+
+class FusedGraph:
+    """The fused model: logits + goodness in-graph, or logits + features (goodness here)."""
+
+    def __init__(self, manifest: Manifest, artifact: Artifact, runner: ModelRunner):
+        self.manifest, self.artifact, self.runner = manifest, artifact, runner
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outs = self.runner([x])
+        if self.artifact.goodness == "in-graph":
+            return outs[0], outs[1]
+        return outs[0], goodness(outs[1:], self.manifest.multi_pass, self.artifact.layout)
+
+
+class BlockGraph:
+    """Per-block files chained in order; the head reads `head_blocks`, goodness reads
+    `goodness_blocks` (computed here from the features, eq. 2)."""
+
+    def __init__(self, manifest: Manifest, artifact: Artifact, blocks: list[ModelRunner],
+                 head: ModelRunner):
+        self.manifest, self.artifact, self.blocks, self.head = manifest, artifact, blocks, head
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feats = []
+        for block in self.blocks:
+            x = block([x])[0]
+            feats.append(x)
+        logits = self.head([feats[i] for i in self.manifest.head_blocks])[0]
+        g = goodness([feats[i] for i in self.manifest.goodness_blocks],
+                     self.manifest.multi_pass, self.artifact.layout)
+        return logits, g
+
+
+def open_graph(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads: int,
+               per_block: bool = False, batch: int | None = None) -> Any:
+    """Verify the files (sha256) and load them with `backend`; returns a Graph."""
+    if fmt.family == "torch":
+        if per_block:
+            raise FFTKError("--per-block needs an exported format (onnx/tflite), not torch-fp32")
+        reference = importlib.import_module("fftoolkit.reference")
+        return reference.open_reference(bundle, manifest, threads)
+    key, artifact = find_artifact(manifest, fmt, str(bundle), batch)
+
+    def load(entry: ModelFile) -> ModelRunner:
+        path = verify_file(bundle, entry)
+        return ModelRunner(open_session(backend, path, threads), entry, path)
+
+    if per_block:
+        if not artifact.blocks or artifact.head is None:
+            raise FFTKError(f"{bundle}: artifact '{key}' has no per-block files; re-export "
+                            "with per-block files to use --per-block")
+        blocks = [load(b) for b in artifact.blocks]
+        head = load(artifact.head)
+        graph: Any = BlockGraph(manifest, artifact, blocks, head)
+        first, files = blocks[0], [r.path for r in [*blocks, head]]
+    else:
+        first = load(artifact.fused)
+        graph = FusedGraph(manifest, artifact, first)
+        files = [first.path]
+    graph.info = GraphInfo(
+        layout=artifact.layout, normalization=manifest.normalization, batch=first.batch,
+        runtime=first.session.runtime, version=first.session.version, files=files,
+        delegate=first.session.delegate, artifact=key,
+        overlays_in_graph=manifest.algorithm == "improved" or (
+            not per_block and bool(manifest.multi_pass.get("fused_batches_overlays"))),
+    )
+    return graph
+
+
+def _order(path: Path, kind: str, manifest_names: list[str], model_names: list[str]) -> list[int]:
+    """Positions of the manifest's tensors in the model: by name, else by position."""
+    if len(manifest_names) != len(model_names):
+        raise FFTKError(f"{path}: the model has {len(model_names)} {kind} but the manifest lists "
+                        f"{len(manifest_names)}")
+    if sorted(manifest_names) == sorted(model_names):
+        return [model_names.index(n) for n in manifest_names]
+    return list(range(len(manifest_names)))

@@ -1,0 +1,145 @@
+"""Where `fftk run` images come from: an image file, a folder, or .npy/.npz arrays.
+
+Pillow is imported only to decode image files, so a board without it can still run on
+arrays (and on the bundled demo set); the error says which package to install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif",
+                  ".tiff")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+@dataclass(eq=False)
+class Inputs:
+    """Images to classify: uint8 (H, W, C) each, a name each, and labels where known (-1 = none).
+
+    `paths` keeps the image files (not arrays) so end-to-end timing can include decoding.
+    """
+
+    images: list[np.ndarray]
+    names: list[str]
+    labels: np.ndarray
+    classes: list[str] | None = None
+    paths: list[Path] | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(len(self.labels)) and bool((self.labels >= 0).all())
+
+    def head(self, limit: int | None) -> Inputs:
+        """The first `limit` images (all if None)."""
+        if limit is None or limit >= len(self):
+            return self
+        paths = self.paths[:limit] if self.paths is not None else None
+        return Inputs(self.images[:limit], self.names[:limit], self.labels[:limit],
+                      self.classes, paths)
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """An image file -> uint8 (H, W, C); grayscale gives C = 1, RGBA keeps its 4 channels."""
+    path = Path(path)
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise FFTKError(f"{path}: decoding image files needs Pillow (pip install pillow), or "
+                        "pass the images as a .npy/.npz array") from None
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("1", "I", "I;16", "F"):
+                im = im.convert("L")
+            elif im.mode not in ("L", "LA", "RGB", "RGBA"):
+                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FFTKError(f"{path}: not a readable image ({type(exc).__name__})") from None
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def load_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """.npy (one HWC image or an NHWC batch) or .npz (`images`, optional `labels`, `classes`)."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                if "images" not in data.files:
+                    raise FFTKError(f"{path}: .npz has no 'images' array "
+                                    f"(found: {', '.join(data.files) or 'nothing'})")
+                images = data["images"]
+                labels = data["labels"] if "labels" in data.files else None
+                classes = [str(c) for c in data["classes"]] if "classes" in data.files else None
+        else:
+            images, labels, classes = data, None, None
+    except FFTKError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise FFTKError(f"{path}: not a readable .npy/.npz file ({exc})") from None
+    return _as_nhwc(images, path), labels, classes
+
+
+def _as_nhwc(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.dtype != np.uint8:
+        raise FFTKError(f"{path}: expected uint8 pixels (0-255), got {images.dtype}")
+    if images.ndim == 2:  # one grayscale image
+        return images[None, :, :, None]
+    if images.ndim == 3:  # one HWC image, or a batch of grayscale images
+        return images[None] if images.shape[-1] in (1, 3, 4) else images[..., None]
+    if images.ndim == 4:
+        return images
+    raise FFTKError(f"{path}: expected images shaped (H, W[, C]) or (N, H, W, C), "
+                    f"got {images.shape}")
+
+
+def load_inputs(source: str | Path, classes: list[str]) -> Inputs:
+    """An image file, a .npy/.npz file, or a folder of them (class sub-folders give labels)."""
+    source = Path(source)
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES)
+        if not files:
+            raise FFTKError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) or arrays "
+                            "(.npy/.npz) in this folder")
+        parts = [_load_file(p, classes) for p in files]
+        return Inputs(
+            images=[im for part in parts for im in part.images],
+            names=[n for part in parts for n in part.names],
+            labels=np.concatenate([part.labels for part in parts]),
+            classes=classes,
+            paths=[p for part in parts for p in (part.paths or [])] if all(
+                part.paths for part in parts) else None,
+        )
+    if not source.exists():
+        raise FFTKError(f"{source}: no such file or folder")
+    return _load_file(source, classes)
+
+
+def _load_file(path: Path, classes: list[str]) -> Inputs:
+    suffix = path.suffix.lower()
+    if suffix in ARRAY_SUFFIXES:
+        images, labels, file_classes = load_arrays(path)
+        if labels is None:
+            labels = np.full(len(images), -1, dtype=np.int64)
+        elif len(labels) != len(images):
+            raise FFTKError(f"{path}: {len(labels)} labels for {len(images)} images")
+        if file_classes is not None and file_classes != classes:
+            raise FFTKError(f"{path}: its classes {file_classes} are not the model's {classes}")
+        names = [f"{path.name}[{i}]" for i in range(len(images))]
+        return Inputs(list(images), names, np.asarray(labels, dtype=np.int64), file_classes)
+    if suffix not in IMAGE_SUFFIXES:
+        raise FFTKError(f"{path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a .npy/.npz "
+                        "array file")
+    label = classes.index(path.parent.name) if path.parent.name in classes else -1
+    return Inputs([decode_image(path)], [str(path)], np.array([label], dtype=np.int64),
+                  classes, [path])
