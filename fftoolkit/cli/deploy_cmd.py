@@ -1,0 +1,124 @@
+"""`fftk firmware` and `fftk deploy`: a bundle onto a Linux edge board, its benchmark back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fftoolkit.firmware.templates import list_boards
+
+
+@click.command("firmware", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--board", required=True, type=click.Choice(list_boards()),
+              help="Target board; its templates are in firmware_templates/<board>/.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Deploy directory to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def firmware(bundle: Path, board: str, out: Path, force: bool) -> None:
+    """Render a self-contained deploy directory for BOARD from an exported BUNDLE.
+
+    The directory holds the bundle, an fftoolkit wheel, pinned device requirements (no
+    torch), install.sh, the board-side entry point fftk_board.py, a systemd service + timer
+    and the board's README. Copy it yourself, or let `fftk deploy` do it over SSH.
+
+    \b
+    Examples:
+      fftk firmware bundles/tiny --board rpi5 --out deploy/tiny-rpi5
+      fftk firmware bundles/tiny --board coral-usb --out deploy/tiny-coral
+      # on the board, by hand:
+      scp -r deploy/tiny-rpi5 pi@raspberrypi.local: && ssh pi@raspberrypi.local \\
+        'cd tiny-rpi5 && ./install.sh && .venv/bin/python fftk_board.py bench'
+    """
+    from fftoolkit.firmware.render import render_firmware
+
+    cfg = render_firmware(bundle, board, out, force=force)
+    for note in cfg.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{cfg.model} for {cfg.board_title}: formats {', '.join(cfg.formats)}, "
+               f"{cfg.threads} thread(s)")
+    click.echo(f"deploy directory: {out}  (next: fftk deploy {out} USER@HOST)")
+
+
+@click.command("deploy", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("deploy_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("destination")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), help="SSH port (default 22).")
+@click.option("-i", "--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key file (ssh -i).")
+@click.option("--run", "mode", type=click.Choice(["bench", "run"]), default="bench",
+              show_default=True, help="Benchmark the formats, or classify images.")
+@click.option("--remote-dir", help="Folder on the board  [default: ~/fftk-deploy/<model>]")
+@click.option("--remote-python", default="python3", show_default=True,
+              help="Python on the board that install.sh builds the venv from.")
+@click.option("--accept-new-host-key", is_flag=True,
+              help="Trust a board's host key on first connection (StrictHostKeyChecking="
+                   "accept-new); a changed key is still refused.")
+@click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path),
+              help="known_hosts file to use instead of ~/.ssh/known_hosts.")
+@click.option("-o", "--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra ssh option, e.g. -o ProxyJump=gateway (repeatable).")
+@click.option("--install-arg", "install_args", multiple=True, metavar="ARG",
+              help="Passed to install.sh, e.g. --install-arg=--offline (repeatable).")
+@click.option("--skip-install", is_flag=True, help="Do not run install.sh (already installed).")
+@click.option("--threads", type=click.IntRange(min=1), help="Override the board's threads.")
+@click.option("--formats", help="Comma-separated formats to benchmark  [default: the board's "
+              "formats in deploy.json]")
+@click.option("--runs", type=click.IntRange(min=5), help="Timed runs per format (bench).")
+@click.option("--warmup", type=click.IntRange(min=0), help="Warm-up runs (bench).")
+@click.option("--input", "board_input", help="Images ON THE BOARD: a file, folder or .npz "
+              "(default: the demo set packaged with fftk, 500 CIFAR-10 val images).")
+@click.option("--fftk-arg", "extra", multiple=True, metavar="ARG",
+              help="Passed to fftk bench / fftk run on the board, e.g. --fftk-arg=--no-probe.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("fftk-logs/deploy"), show_default=True,
+              help="Local folder for the fetched logs.")
+def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path | None,
+           mode: str, remote_dir: str | None, remote_python: str, accept_new_host_key: bool,
+           known_hosts: Path | None, ssh_options: tuple[str, ...],
+           install_args: tuple[str, ...], skip_install: bool, threads: int | None,
+           formats: str | None, runs: int | None, warmup: int | None, board_input: str | None,
+           extra: tuple[str, ...], results: Path) -> None:
+    """Copy DEPLOY_DIR (from fftk firmware) to DESTINATION (USER@HOST) over SSH, install it,
+    benchmark (or run) there, and fetch the JSON logs into --results.
+
+    Uses your ssh/scp (rsync when both ends have it) in batch mode: key authentication only,
+    and host keys checked against known_hosts unless --accept-new-host-key.
+
+    \b
+    Examples:
+      fftk deploy deploy/tiny-rpi5 pi@raspberrypi.local
+      fftk deploy deploy/tiny-rpi5 pi@10.0.0.7 -p 2222 -i ~/.ssh/pi_ed25519 --accept-new-host-key
+      fftk deploy deploy/tiny-coral mendel@coral.local --remote-python ~/miniforge3/bin/python3
+      fftk deploy deploy/tiny-rpi5 pi@raspberrypi.local --run run --input /home/pi/photos
+    """
+    from fftoolkit.firmware.deploy import DeployOptions
+    from fftoolkit.firmware.deploy import deploy as do_deploy
+    from fftoolkit.firmware.ssh import Remote
+    from fftoolkit.runtime.sysinfo import throttle_warning
+    from fftoolkit.runtime.table import comparison_table, summarize
+
+    remote = Remote(destination, port=port, identity=identity, known_hosts=known_hosts,
+                    accept_new_host_key=accept_new_host_key, options=list(ssh_options))
+    opts = DeployOptions(run=mode, remote_dir=remote_dir, remote_python=remote_python,
+                         install_args=list(install_args), skip_install=skip_install,
+                         results=results, runs=runs, warmup=warmup, threads=threads,
+                         formats=[f for f in (formats or "").split(",") if f],
+                         board_input=board_input, extra=list(extra))
+    result = do_deploy(deploy_dir, remote, opts, log=lambda line: click.echo(line, err=True))
+    board = result.board.get("board") or result.board.get("machine")
+    click.echo(f"\n{remote.host} ({board}, Python {result.board.get('python')}): "
+               f"{result.remote_dir}")
+    if mode == "bench":
+        click.echo(comparison_table(summarize(result.records)))
+        warnings = {throttle_warning({"throttled": r.get("throttled_before")},
+                                     {"throttled": r.get("throttled_after")})
+                    for r in result.records}
+        for warning in sorted(w for w in warnings if w):
+            click.echo(f"warning: {warning}", err=True)
+    else:
+        for r in result.records:
+            error = "" if r.get("error") is None else f", error {r['error']:.2f}%"
+            click.echo(f"{r['n']} image(s), {r['format']} on {r['runtime']}{error}")
+    click.echo(f"logs: {result.results}/")
