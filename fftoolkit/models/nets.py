@@ -81,9 +81,14 @@ class ImprovedFFNet(nn.Module):
 
 
 def _normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Length-normalise each sample so only the direction of the activity passes on (Hinton)."""
+    """Length-normalise each sample so only the direction of the activity passes on (Hinton).
+
+    Scaled to unit root-mean-square (length sqrt(D)) rather than unit length, so the next
+    layer's activities and its mean-of-squares goodness start on the scale of the threshold.
+    """
     flat = x.flatten(1)
-    return (flat / (flat.norm(dim=1, keepdim=True) + eps)).view_as(x)
+    rms = flat.pow(2).mean(dim=1, keepdim=True).sqrt()
+    return (flat / (rms + eps)).view_as(x)
 
 
 class OriginalFFNet(nn.Module):

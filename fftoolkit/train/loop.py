@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,18 @@ class Trainer:
         for s in self.schedulers:
             s.step()
 
+    def reschedule(self, milestones: list[int], gamma: float, done_epochs: int) -> None:
+        """Change the LR schedule of a resumed run; only epochs still to come may change."""
+        old = sorted(self.schedulers[0].milestones.elements())
+        passed_old = [m for m in old if m <= done_epochs]
+        passed_new = [m for m in milestones if m <= done_epochs]
+        if passed_old != passed_new or (passed_old and gamma != self.schedulers[0].gamma):
+            raise FFTKError(f"cannot change milestones {old} to {milestones} after epoch "
+                            f"{done_epochs}: only milestones still ahead may change")
+        for s in self.schedulers:
+            s.milestones = Counter(milestones)
+            s.gamma = gamma
+
     def state(self) -> dict[str, Any]:
         return {
             "optimizers": [o.state_dict() for o in self.optimizers],
@@ -185,7 +198,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         resume_state = load_checkpoint(ckpt_path)
         spec = spec_from_dict(resume_state["spec"], source=str(ckpt_path))
         saved = resume_state["train_args"]
-        cfg = replace(TrainConfig(**{**saved, "resume": True}), epochs=cfg.epochs or saved["epochs"])
+        # A resumed run keeps its settings; only the schedule's future may be changed.
+        cfg = replace(
+            TrainConfig(**{**saved, "resume": True}),
+            epochs=cfg.epochs or saved["epochs"],
+            milestones=saved["milestones"] if cfg.milestones is None else cfg.milestones,
+            gamma=saved["gamma"] if cfg.gamma is None else cfg.gamma,
+        )
     else:
         if ckpt_path.exists():
             raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
@@ -221,6 +240,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     start_epoch = 0
     if resume_state:
         trainer.load_state(resume_state["trainer"])
+        trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=len(resume_state["metrics"]))
         generator.set_state(resume_state["rng"]["generator"])
         torch.set_rng_state(resume_state["rng"]["torch"])
         metrics = resume_state["metrics"]

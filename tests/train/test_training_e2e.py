@@ -1,0 +1,112 @@
+"""Short real trainings on MNIST: learning happens, resume is exact, bad input is refused."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fftoolkit.data import load_dataset
+from fftoolkit.models import build_network_from_state
+from fftoolkit.train import TrainConfig, evaluate_checkpoint, load_checkpoint, train
+from fftoolkit.train.evaluate import predict_both
+
+
+@pytest.fixture(scope="module")
+def mnist(shared_data):
+    return str(shared_data / "mnist")
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_improved_ff_learns_on_real_mnist(mnist, tmp_path):
+    run = tmp_path / "cnn"
+    ckpt = train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(run), epochs=2,
+                             limit=1200, batch_size=64, threads=2, val_split=50),
+                 progress=False)
+    m = metrics(run)
+    assert len(m) == 2
+    assert sum(m[1]["loss_per_block"]) < sum(m[0]["loss_per_block"])
+    assert m[1]["val_one_pass_error"] < 40 and m[1]["val_multi_pass_error"] < 50  # chance: 90
+    result = evaluate_checkpoint(ckpt, mnist, split="test", limit=2000)
+    assert result.n == 2000 and result.one_pass_error < 40
+    # both inference modes read the same trained blocks: they mostly agree
+    state = load_checkpoint(ckpt)
+    net = build_network_from_state(state)
+    ds = load_dataset(mnist, "val", val_split=50)
+    one, multi = predict_both(net, ds.images, **state["normalization"])
+    assert one.shape == multi.shape == (500,)
+    assert (one == multi).mean() > 0.6
+
+
+@pytest.mark.slow
+def test_original_ff_mlp_learns_on_real_mnist(mnist, tmp_path):
+    run = tmp_path / "mlp"
+    train(TrainConfig(model="mnist_mlp", dataset=mnist, out=str(run), epochs=3, limit=3000,
+                      batch_size=50, lr=0.002, threads=2, val_split=50), progress=False)
+    m = metrics(run)
+    assert sum(m[1]["loss_per_block"]) < sum(m[0]["loss_per_block"])
+    assert m[1]["val_one_pass_error"] < 50 and m[1]["val_multi_pass_error"] < 60
+
+
+def test_resume_equals_uninterrupted(mnist, tmp_path):
+    common = dict(model="ff_tiny_mnist", dataset=mnist, limit=256, batch_size=32, threads=1,
+                  milestones=[1], gamma=0.5, seed=3, val_split=20)
+    straight = train(TrainConfig(**common, out=str(tmp_path / "a"), epochs=2), progress=False)
+    train(TrainConfig(**common, out=str(tmp_path / "b"), epochs=1), progress=False)
+    resumed = train(TrainConfig(model="ff_tiny_mnist", out=str(tmp_path / "b"), epochs=2,
+                                resume=True), progress=False)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    assert a["trainer"]["step"] == b["trainer"]["step"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    strip = [{k: v for k, v in m.items() if k not in ("epoch_seconds", "peak_rss_mb")}
+             for m in (a["metrics"], b["metrics"])[0]]
+    assert strip == [{k: v for k, v in m.items() if k not in ("epoch_seconds", "peak_rss_mb")}
+                     for m in b["metrics"]]
+
+
+def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_path):
+    out = tmp_path / "run"
+    train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(out), epochs=1, limit=64,
+                      batch_size=32, threads=1, val_split=20), progress=False)
+    again = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
+                            "--dataset", mnist, "--out", str(out), "--epochs", "1"],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    # a 28x28x1 model cannot evaluate 32x32x3 images
+    tree = tmp_path / "rgb" / "val"
+    for c in ("a", "b"):
+        (tree / c).mkdir(parents=True)
+        from PIL import Image
+
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tree / c / "0.png")
+    bad = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(out / "last.pt"),
+                          "--dataset", str(tmp_path / "rgb"), "--split", "val"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "expects (28, 28, 1)" in bad.stderr
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes((out / "last.pt").read_bytes()[:1000])
+    bad = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(damaged),
+                          "--dataset", mnist], capture_output=True, text=True)
+    assert bad.returncode == 2 and "damaged.pt" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_checkpoint_of_another_model_is_refused(mnist, tmp_path):
+    from fftoolkit.errors import FFTKError
+    from fftoolkit.train import save_checkpoint
+
+    out = tmp_path / "run"
+    ckpt = train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(out), epochs=1,
+                             limit=64, batch_size=32, threads=1, val_split=20), progress=False)
+    state = load_checkpoint(ckpt)
+    state["spec"]["blocks"][0]["channels"] = 20  # weights no longer fit the declared model
+    save_checkpoint(tmp_path / "other.pt", {k: v for k, v in state.items()
+                                            if k not in ("format", "version")})
+    with pytest.raises(FFTKError, match="do not fit"):
+        evaluate_checkpoint(tmp_path / "other.pt", mnist, val_split=20)
