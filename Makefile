@@ -16,11 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[export,dev,plot]"
 	touch $(STAMP)
 
-# System packages some tests use (OpenSSH server for the deploy test). Best effort.
+# System packages some tests use: Debian's OpenSSH server + client and rsync for the deploy
+# tests (tests/firmware). Best effort: without them those tests skip and say why.
+TEST_DEPS := /usr/sbin/sshd /usr/bin/ssh /usr/bin/scp /usr/bin/ssh-keygen /usr/bin/rsync
 install-test-deps:
-	@command -v sshd >/dev/null 2>&1 || /usr/sbin/sshd -V >/dev/null 2>&1 || \
-	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync) >/dev/null 2>&1 || \
-	    echo "note: could not install openssh-server; the deploy test will be skipped" )
+	@missing=""; for f in $(TEST_DEPS); do test -x $$f || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing openssh-server openssh-client rsync (missing:$$missing)"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  ( $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install \
+	      -y -qq --no-install-recommends openssh-server openssh-client rsync ) >/dev/null 2>&1 \
+	    || echo "note: could not install openssh-server/rsync; the SSH deploy tests will skip"; \
+	fi
 
 test: install install-test-deps
 	$(BIN)/python -m pytest -q
