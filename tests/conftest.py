@@ -33,3 +33,43 @@ def shared_data() -> Path:
 def cifar_jpeg_tar(shared_data: Path) -> Path:
     """The CIFAR-10 JPEG training tree, train/<class>/NNNN.jpg, as a .tar.gz (50,000 images)."""
     return shared_data / "cifar10" / "cifar10-train-jpeg.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONE small exported bundle shared by the export, runtime and demo tests (~40 s, once).
+
+    FF_tiny trained for one epoch on a synthetic 10-class 32x32 RGB image tree (class = faint
+    colour + stripe orientation/frequency under heavy noise, so errors and int8 disagreements
+    can show; train/ 24 and val/ 8 images per class), exported
+    with `--target all --quantize int8 --batch 4 --calib-samples 32`: onnx-fp32, onnx-int8,
+    tflite-fp32(-b4), tflite-int8(-b4), each with block files and a head (no Edge TPU compiler
+    here). Beside the bundle: `tree/` (the images) and `last.pt` (the checkpoint).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from fftoolkit.export import ExportOptions, export_bundle
+    from fftoolkit.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny-bundle")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    for k in range(10):
+        colour = rng.uniform(0.45, 0.55, 3)
+        angle, freq = np.pi * k / 10, 1 + k % 3
+        stripes = 0.8 + 0.2 * np.cos(2 * np.pi * freq * (np.cos(angle) * xx + np.sin(angle) * yy))
+        for split, n in (("train", 24), ("val", 8)):
+            folder = root / "tree" / split / f"class{k}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = colour * stripes[..., None] + rng.normal(0, 0.45, (32, 32, 3))
+                Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(
+                    folder / f"{i:03d}.png")
+    ckpt = train(TrainConfig(model="ff_tiny", dataset=str(root / "tree"), out=str(root / "run"),
+                             epochs=1, batch_size=16, device="cpu", threads=1), progress=False)
+    (root / "last.pt").write_bytes(Path(ckpt).read_bytes())
+    export_bundle(root / "last.pt", root / "bundle",
+                  ExportOptions(target="all", quantize="int8", calib_samples=32, eval_samples=80,
+                                batch=4), progress=False)
+    return root / "bundle"

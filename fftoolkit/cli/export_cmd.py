@@ -15,9 +15,9 @@ Examples:
   fftk export models/weights/ff_tiny-cifar10.safetensors --target onnx --out bundles/onnx
 """)
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--target", type=click.Choice(list(TARGETS)), default="all", show_default=True,
+@click.option("--target", default="all", show_default=True, metavar="|".join(TARGETS),
               help="Formats to write; all = onnx + tflite (+ edgetpu with --quantize int8).")
-@click.option("--quantize", type=click.Choice(QUANTIZE), default="none", show_default=True,
+@click.option("--quantize", default="none", show_default=True, metavar="|".join(QUANTIZE),
               help="int8 also writes int8 files beside the fp32 ones.")
 @click.option("--calib-dataset", help="Dataset name or image-folder path/.tar.gz; calibration "
               "draws from its training split. Default: the checkpoint's training dataset.")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from fftoolkit.runtime.goodness import dequantize, goodness_from_features
+from fftoolkit.runtime.goodness import dequantize, goodness_from_features, overlay_goodness
 from fftoolkit.runtime.manifest import Artifact, TensorInfo
 
 Predict = Callable[[np.ndarray], list[np.ndarray]]  # one float input batch -> float outputs
@@ -68,8 +69,18 @@ def artifact_runner(bundle: Path, art: Artifact, threads: int = 1) -> tuple[Pred
     return tflite_runner(path, art.fused.inputs, art.fused.outputs, threads), int(art.batch or 1)
 
 
+def goodness_of(art: Artifact, outs: list[np.ndarray], multi_pass: dict[str, Any]) -> np.ndarray:
+    """Per-class goodness (N, J) from the fused model's outputs, whichever way it gives it."""
+    if art.goodness == "in-graph":
+        return outs[1]
+    if multi_pass["kind"] == "channel-groups":
+        layout = "NCHW" if art.format == "onnx" else "NHWC"
+        return goodness_from_features(outs[1], outs[2], multi_pass["groups"], layout)
+    return overlay_goodness(outs[1:], multi_pass["num_classes"], multi_pass["goodness"])
+
+
 def predict_classes(bundle: Path, art: Artifact, images: np.ndarray,
-                    normalization: dict[str, list[float]], groups: int,
+                    normalization: dict[str, list[float]], multi_pass: dict[str, Any],
                     chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
     """(one-pass, multi-pass) predicted classes of uint8 NHWC images through the fused model."""
     run, batch = artifact_runner(bundle, art)
@@ -80,12 +91,23 @@ def predict_classes(bundle: Path, art: Artifact, images: np.ndarray,
         n = len(x)
         if batch and n < batch:  # a static batch: pad the last chunk, drop the padding after
             x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), np.float32)])
-        outs = [o[:n] for o in run(x)]
-        if art.goodness == "from-features":
-            layout = "NHWC" if art.format != "onnx" else "NCHW"
-            good = goodness_from_features(outs[1], outs[2], groups, layout)
-        else:
-            good = outs[1]
+        outs = run(x)
+        if batch and n < batch:
+            outs = _unpad(outs, n, batch, art.goodness == "from-features" and
+                          multi_pass["kind"] == "label-overlay")
         one.append(outs[0].argmax(1))
-        multi.append(good.argmax(1))
+        multi.append(goodness_of(art, outs, multi_pass).argmax(1))
     return np.concatenate(one), np.concatenate(multi)
+
+
+def _unpad(outs: list[np.ndarray], n: int, batch: int, label_major: bool) -> list[np.ndarray]:
+    """Drop the padded samples of a static batch; label-major (J*batch, ...) outputs keep the
+    first n of every label's block."""
+    kept = [outs[0][:n]]
+    for o in outs[1:]:
+        if label_major:
+            o = o.reshape(-1, batch, *o.shape[1:])[:, :n].reshape(-1, *o.shape[1:])
+            kept.append(o)
+        else:
+            kept.append(o[:n])
+    return kept

@@ -35,7 +35,7 @@ from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, TensorInfo
 EDGETPU_HELP = ("edgetpu_compiler is not on PATH, so no Edge TPU model was built: install it "
                 "on an x86-64 Linux machine from https://coral.ai/docs/edgetpu/compiler/ "
                 "(apt package edgetpu-compiler) and export again; the CPU-ready int8 model is "
-                "{path}")
+                "{file} in this bundle")
 
 
 @dataclass
@@ -221,11 +221,11 @@ class _Builder:
                         self._head_calib(), ranges)
 
 
-def _edgetpu(tmp: Path, int8: Artifact, out: Path) -> tuple[Artifact | None, str | None]:
+def _edgetpu(tmp: Path, int8: Artifact) -> tuple[Artifact | None, str | None]:
     """Compile the int8 TFLite for the Edge TPU when the compiler is installed."""
     compiler = shutil.which("edgetpu_compiler")
     if compiler is None:
-        return None, EDGETPU_HELP.format(path=out / int8.fused.file)
+        return None, EDGETPU_HELP.format(file=int8.fused.file)
     done = subprocess.run([compiler, "-s", "-o", str(tmp), str(tmp / int8.fused.file)],
                           capture_output=True, text=True, check=False)
     name = FORMATS["edgetpu-int8"].file_name("model")
@@ -276,7 +276,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
         artifacts: dict[str, Artifact] = {}
         for p in planned:
             if p.fmt.format == "edgetpu":
-                art, note = _edgetpu(tmp, artifacts["tflite-int8"], out)
+                art, note = _edgetpu(tmp, artifacts["tflite-int8"])
                 if art is not None:
                     artifacts[p.key] = art
                 if note:
@@ -324,12 +324,12 @@ def _accuracy(tmp: Path, net: torch.nn.Module, state: dict[str, Any], graphs: Ex
     norm = state["normalization"]
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     rows = {"torch-fp32": accuracy_row(*ref, held.labels, None)}
-    groups = net.spec.num_classes
     for key, art in artifacts.items():
         if art.format == "edgetpu":
             continue
         bar.set_description(f"accuracy {key}")
-        one, multi = predict_classes(tmp, art, held.images, graphs.normalization, groups)
+        one, multi = predict_classes(tmp, art, held.images, graphs.normalization,
+                                     graphs.multi_pass)
         rows[key] = accuracy_row(one, multi, held.labels, ref)
         bar.update(1)
     return {"dataset": held.source, "split": held.split, "images": int(len(held.labels)),

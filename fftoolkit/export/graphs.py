@@ -14,9 +14,8 @@ import torch
 from torch import nn
 
 from fftoolkit.export.fold import fold_network, merged_normalization
-from fftoolkit.ff.goodness import channel_goodness
+from fftoolkit.ff.goodness import channel_goodness, goodness
 from fftoolkit.ff.overlay import fourier_patterns
-from fftoolkit.ff.predict import OriginalPredictor
 
 
 class FlatHead(nn.Module):
@@ -63,6 +62,48 @@ class OriginalUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward_unit(self.i, x)
+
+
+class OverlayPredictor(nn.Module):
+    """Original-FF inference as one traceable graph with a free batch size: the neutral pass
+    gives the head logits, the J label overlays are batched label-major as (J*N, ...) and give
+    the goodness (N, J). Same maths as `fftoolkit.ff.OriginalPredictor`, written with
+    broadcasting and reshape(-1) only, so no batch size is baked into the exported graph.
+    `goodness="from-features"` returns (logits, the overlaid passes' features of every goodness
+    layer, (J*N, ...) label-major) and the runner reduces them."""
+
+    def __init__(self, net: nn.Module, patterns: torch.Tensor | None, goodness: str):
+        super().__init__()
+        self.net = net
+        self.goodness = goodness
+        self.j = net.spec.num_classes
+        self.reduction = net.spec.ff.goodness
+        self.patterns: torch.Tensor | None
+        self.register_buffer("patterns", patterns)  # (J, H, W) fourier, None = first-pixels
+        self.register_buffer("onehot", torch.eye(self.j).unsqueeze(1))  # (J, 1, J), a constant
+
+    def _overlays(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(neutral (N, ...), every label (J*N, ...))."""
+        shape = x.shape[1:]
+        if self.patterns is not None:
+            every = x.unsqueeze(0) + self.patterns[:, None, None]  # (J, N, C, H, W)
+            return x, every.reshape(-1, *shape)
+        j, flat = self.j, x.flatten(1)  # (N, D); the first J values carry the label
+        rest = flat[:, j:]
+        neutral = torch.cat([torch.full_like(flat[:, :j], 1.0 / j), rest], dim=1)
+        onehot = self.onehot + 0 * flat[None, :, :j]  # (J, N, J), batch from broadcasting
+        every = torch.cat([onehot, rest.unsqueeze(0).expand(j, -1, -1)], dim=2)
+        return neutral.reshape(x.shape), every.reshape(-1, *shape)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        neutral, every = self._overlays(x)
+        feats = self.net.forward_features(neutral)[1:]
+        logits = self.net.head(torch.cat([f.flatten(1) for f in feats], dim=1))
+        overlaid = self.net.forward_features(every)[1:]
+        if self.goodness == "from-features":
+            return (logits, *overlaid)
+        g = sum(goodness(f, self.reduction) for f in overlaid)
+        return logits, g.reshape(self.j, -1).t()  # (N, J)
 
 
 @dataclass
@@ -117,10 +158,13 @@ def build_graphs(net: nn.Module, normalization: dict[str, list[float]]) -> Expor
         algorithm="original", normalization=dict(normalization), blocks=units,
         block_inputs=_probe_shapes(units, spec.input), head=FlatHead(net.head).eval(),
         head_blocks=later, goodness_blocks=later,
-        fused={"in-graph": OriginalPredictor(net).eval()},
+        fused={mode: OverlayPredictor(net, patterns, mode).eval()
+               for mode in ("in-graph", "from-features")},
         multi_pass={"kind": "label-overlay", "overlay": spec.ff.overlay,
                     "num_classes": spec.num_classes, "goodness": spec.ff.goodness,
                     "patterns": "overlay.npy" if patterns is not None else None,
+                    # the fused graphs apply the J overlays themselves; "from-features" outputs
+                    # are (J*N, ...) label-major, one per goodness layer
                     "fused_batches_overlays": True},
         overlay_patterns=patterns,
         feature_names=[f"features_{i}" for i in later],

@@ -28,6 +28,17 @@ def goodness_from_features(feat_a: np.ndarray, feat_b: np.ndarray, groups: int,
     return channel_goodness(feat_a, groups, layout) + channel_goodness(feat_b, groups, layout)
 
 
+def overlay_goodness(feats: list[np.ndarray], num_classes: int,
+                     reduction: str = "mean") -> np.ndarray:
+    """Original FF: per-label goodness (N, J) from the overlaid passes' features of each goodness
+    layer, each (J*N, ...) label-major; goodness = mean or sum of squares (Hinton), summed."""
+    total = 0.0
+    for f in feats:
+        sq = np.square(np.asarray(f, dtype=np.float32).reshape(len(f), -1))
+        total = total + (sq.mean(axis=1) if reduction == "mean" else sq.sum(axis=1))
+    return np.asarray(total, dtype=np.float32).reshape(num_classes, -1).T
+
+
 def dequantize(q: np.ndarray, quant: dict[str, float] | None) -> np.ndarray:
     """Integer tensor -> float32 with the manifest's {"scale", "zero_point"}; floats pass."""
     if quant is None:

@@ -1,0 +1,40 @@
+"""The format table drives what an export writes, and rejects what cannot be built."""
+
+import pytest
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.export.formats import FORMATS, plan
+
+
+def keys(target, quantize, batch=1):
+    return [p.key for p in plan(target, quantize, batch)]
+
+
+def test_plans():
+    assert keys("onnx", "none") == ["onnx-fp32"]
+    assert keys("onnx", "int8", batch=8) == ["onnx-fp32", "onnx-int8"]  # ONNX batch is dynamic
+    assert keys("tflite", "int8") == ["tflite-fp32", "tflite-int8"]
+    assert keys("tflite", "int8", 8) == ["tflite-fp32", "tflite-fp32-b8", "tflite-int8",
+                                         "tflite-int8-b8"]
+    assert keys("edgetpu", "int8") == ["tflite-fp32", "tflite-int8", "edgetpu-int8"]
+    assert keys("all", "int8") == ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8",
+                                   "edgetpu-int8"]
+    assert keys("all", "none") == ["onnx-fp32", "tflite-fp32"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("coreml", "none"), "unknown target 'coreml'"),
+    (("onnx", "int4"), "unknown --quantize 'int4'"),
+    (("edgetpu", "none"), "needs --quantize int8"),
+    (("onnx", "none", 0), "--batch must be >= 1"),
+])
+def test_bad_plans(args, message):
+    with pytest.raises(FFTKError, match=message):
+        plan(*args)
+
+
+def test_file_names_follow_the_manifest_layout():
+    assert FORMATS["onnx-fp32"].file_name("model") == "model.onnx"
+    assert FORMATS["onnx-int8"].file_name("block_0") == "block_0.int8.onnx"
+    assert FORMATS["tflite-int8"].file_name("model", 8) == "model.int8.b8.tflite"
+    assert FORMATS["edgetpu-int8"].file_name("model") == "model.int8_edgetpu.tflite"
