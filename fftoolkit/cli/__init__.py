@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("fftoolkit.cli.models_cmd", "models", "List the model zoo with parameter counts."),
     "train": ("fftoolkit.cli.train_cmd", "train", "Train a Forward-Forward network."),
     "eval": ("fftoolkit.cli.train_cmd", "evaluate", "Evaluate a checkpoint on a dataset split."),
-    "export": ("fftoolkit.cli.export_cmd", "export", "Export a checkpoint to an ONNX/TFLite bundle."),
+    "export": ("fftoolkit.cli.export_cmd", "export", "Export a checkpoint to ONNX/TFLite."),
     "run": ("fftoolkit.cli.run_cmd", "run", "Run inference from a bundle (no torch needed)."),
     "bench": ("fftoolkit.cli.run_cmd", "bench", "Benchmark a bundle: latency, memory, accuracy."),
     "firmware": ("fftoolkit.cli.deploy_cmd", "firmware", "Render a deploy directory for a board."),

@@ -97,8 +97,7 @@ class OverlayPredictor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         neutral, every = self._overlays(x)
-        feats = self.net.forward_features(neutral)[1:]
-        logits = self.net.head(torch.cat([f.flatten(1) for f in feats], dim=1))
+        logits = self.net.head_logits(self.net.forward_features(neutral))
         overlaid = self.net.forward_features(every)[1:]
         if self.goodness == "from-features":
             return (logits, *overlaid)

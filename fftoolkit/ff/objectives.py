@@ -62,7 +62,7 @@ class OriginalObjective:
         with torch.no_grad():
             neutral = self.net.forward_features(
                 apply_overlay(self.spec.ff.overlay, x, None, self.spec.num_classes))
-        return self.net.head(torch.cat([f.flatten(1) for f in neutral[1:]], dim=1))
+        return self.net.head_logits(neutral)
 
 
 def make_objective(net: nn.Module) -> ImprovedObjective | OriginalObjective:

@@ -42,7 +42,7 @@ class OriginalPredictor(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         j, n = self.spec.num_classes, len(x)
         neutral = self.net.forward_features(apply_overlay(self.spec.ff.overlay, x, None, j))
-        logits = self.net.head(torch.cat([f.flatten(1) for f in neutral[1:]], dim=1))
+        logits = self.net.head_logits(neutral)
         labels = torch.arange(j, device=x.device).repeat_interleave(n)  # (J*N,) label-major
         overlaid = apply_overlay(self.spec.ff.overlay, x.repeat(j, *[1] * (x.dim() - 1)), labels, j)
         feats = self.net.forward_features(overlaid)[1:]

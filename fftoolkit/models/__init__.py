@@ -13,7 +13,8 @@ from fftoolkit.models.registry import (
 from fftoolkit.models.spec import ModelSpec, spec_from_dict
 
 __all__ = [
-    "FFBlock", "ImprovedFFNet", "build_network_from_state", "ModelSpec", "OnePassHead", "OriginalFFNet", "block_shapes",
+    "FFBlock", "ImprovedFFNet", "ModelSpec", "OnePassHead", "OriginalFFNet", "block_shapes",
+    "build_network_from_state",
     "create_model", "deployed_params", "list_models", "load_spec", "macs_per_image",
     "spec_from_dict", "table3_params", "weights_dir", "zoo_dir",
 ]

@@ -107,7 +107,8 @@ class OriginalFFNet(nn.Module):
             if layer.type == "conv":
                 mods: list[nn.Module] = [nn.Conv2d(c, layer.channels, layer.kernel,
                                                    padding=spec.padding), nn.ReLU()]
-                h, w = conv_out(h, layer.kernel, spec.padding), conv_out(w, layer.kernel, spec.padding)
+                h = conv_out(h, layer.kernel, spec.padding)
+                w = conv_out(w, layer.kernel, spec.padding)
                 if layer.pool:
                     mods.append(nn.MaxPool2d(2))
                     h, w = h // 2, w // 2
@@ -136,6 +137,14 @@ class OriginalFFNet(nn.Module):
 
     def forward_unit(self, i: int, x: torch.Tensor) -> torch.Tensor:
         return self.layers[i](_normalize(x))
+
+    def head_logits(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """One-pass softmax on the length-normalised activities of layers 2..L (not layer 1).
+
+        Normalised like every layer's input, so the head sees directions whose scale does not
+        drift as the layers' goodness grows.
+        """
+        return self.head(torch.cat([_normalize(f).flatten(1) for f in feats[1:]], dim=1))
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each layer's activity; each layer sees the normalised (not detached) previous one."""

@@ -14,7 +14,7 @@ from fftoolkit.models.spec import ModelSpec, load_spec_file
 
 
 def zoo_dir() -> Path:
-    """Spec folder: the wheel's packaged copy, else the repository's `models/` (editable install)."""
+    """Spec folder: the wheel's packaged copy, else the repository's `models/` (editable)."""
     package = Path(__file__).resolve().parents[1]
     packaged = package / "zoo"
     return packaged if packaged.is_dir() else package.parent / "models"

@@ -131,7 +131,8 @@ def spec_from_dict(d: dict[str, Any], source: str = "<spec>") -> ModelSpec:
             raise FFTKError(f"{source}: missing required key '{key}'")
     algorithm = d["algorithm"]
     if algorithm not in ("improved", "original"):
-        raise FFTKError(f"{source}: 'algorithm' must be 'improved' or 'original', got {algorithm!r}")
+        raise FFTKError(
+            f"{source}: 'algorithm' must be 'improved' or 'original', got {algorithm!r}")
     shape = d["input"]
     if not (isinstance(shape, list) and len(shape) == 3):
         raise FFTKError(f"{source}: 'input' must be [C, H, W], got {shape!r}")
@@ -168,7 +169,8 @@ def _parse_blocks(d: dict[str, Any], num_classes: int, source: str) -> tuple[Blo
     if "layers" in d:
         raise FFTKError(f"{source}: 'layers' is for algorithm 'original'; use 'blocks'")
     if not isinstance(raw, list) or len(raw) < 2:
-        raise FFTKError(f"{source}: 'blocks' must list at least 2 blocks (inference uses the last two)")
+        raise FFTKError(
+            f"{source}: 'blocks' must list at least 2 blocks (inference uses the last two)")
     blocks = []
     for i, b in enumerate(raw):
         b = _check_keys(b, BLOCK_KEYS, f"blocks[{i}]", source)
@@ -210,7 +212,8 @@ def _parse_layers(d: dict[str, Any], source: str) -> tuple[LayerSpec, ...]:
                 pool=bool(layer.get("pool", False)),
             ))
         else:
-            raise FFTKError(f"{source}: 'layers[{i}].type' must be 'linear' or 'conv', got {kind!r}")
+            raise FFTKError(
+                f"{source}: 'layers[{i}].type' must be 'linear' or 'conv', got {kind!r}")
     return tuple(layers)
 
 
