@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from fftoolkit.models import create_model
-from fftoolkit.train.loop import Trainer, TrainConfig
+from fftoolkit.train.loop import TrainConfig, Trainer
 from fftoolkit.train.memory import peak_rss_mb
 
 VARIANTS = {

@@ -66,9 +66,11 @@ BASE = {"name": "x", "algorithm": "improved", "input": [3, 32, 32], "num_classes
      "blocks\\[0\\].channels' = 25 is not divisible"),
     ({"blocks": [{"channels": 20, "kernel": 3, "stride": 2}, {"channels": 20, "kernel": 3}]},
      "unknown key 'blocks\\[0\\].stride'"),
-    ({"blocks": [{"channels": 20}, {"channels": 20, "kernel": 3}]}, "needs 'channels' and 'kernel'"),
+    ({"blocks": [{"channels": 20}, {"channels": 20, "kernel": 3}]},
+     "needs 'channels' and 'kernel'"),
     ({"input": [3, 4, 4], "blocks": [{"channels": 20, "kernel": 3, "pool": True},
-                                     {"channels": 20, "kernel": 5}]}, "blocks\\[1\\].kernel' shrinks"),
+                                     {"channels": 20, "kernel": 5}]},
+     "blocks\\[1\\].kernel' shrinks"),
     ({"train": {"routine": "sideways"}}, "train.routine"),
 ])
 def test_spec_validation_names_the_key(change, message):
@@ -79,7 +81,8 @@ def test_spec_validation_names_the_key(change, message):
 def test_user_spec_file_is_accepted_by_path(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nalgorithm: improved\ninput: [1, 16, 16]\nnum_classes: 2\n"
-                    "blocks:\n  - {channels: 4, kernel: 3, pool: true}\n  - {channels: 4, kernel: 3}\n")
+                    "blocks:\n  - {channels: 4, kernel: 3, pool: true}\n"
+                    "  - {channels: 4, kernel: 3}\n")
     net = create_model(str(path))
     assert net.spec.name == "mine" and len(net.blocks) == 2
 

@@ -63,5 +63,5 @@ def test_head_gets_no_gradient_into_blocks():
     _, logits, feats = trainer.train_step(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)),
                                           torch.Generator())
     assert logits.shape == (8, 10) and len(feats) == 4
-    assert any(not torch.equal(a, b) for a, b in zip(before, net.head.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.head.parameters(), strict=True))
     assert all(not f.requires_grad for f in feats)
