@@ -39,22 +39,34 @@ VARIANTS = {
 
 
 class SavedBytes:
-    """Counts the bytes autograd saves for backward (parameters excluded: they exist anyway)."""
+    """Peak bytes autograd holds for backward (parameters excluded: they exist anyway).
+
+    Every saved tensor is wrapped in a holder; the holder dies with the graph that keeps it,
+    so `current` is exactly what the live graphs hold.
+    """
 
     def __init__(self, params: list[torch.Tensor]):
         self.param_ptrs = {p.data_ptr() for p in params}
         self.current = 0
         self.peak = 0
 
-    def pack(self, t: torch.Tensor) -> torch.Tensor:
-        if t.data_ptr() not in self.param_ptrs:
-            self.current += t.numel() * t.element_size()
-            self.peak = max(self.peak, self.current)
-        return t
+    def pack(self, t: torch.Tensor) -> _Held:
+        size = 0 if t.data_ptr() in self.param_ptrs else t.numel() * t.element_size()
+        self.current += size
+        self.peak = max(self.peak, self.current)
+        return _Held(t, size, self)
 
-    def release(self) -> None:
-        """The graph was consumed by backward: its saved tensors are gone."""
-        self.current = 0
+    @staticmethod
+    def unpack(held: _Held) -> torch.Tensor:
+        return held.tensor
+
+
+class _Held:
+    def __init__(self, tensor: torch.Tensor, size: int, counter: SavedBytes):
+        self.tensor, self.size, self.counter = tensor, size, counter
+
+    def __del__(self) -> None:
+        self.counter.current -= self.size
 
 
 class BPNet(nn.Module):
@@ -89,13 +101,6 @@ def worker(variant: str, steps: int, batch: int) -> dict:
         trainer = Trainer(net, cfg, torch.device("cpu"))
         if not channels_last:
             trainer.net.to(memory_format=torch.contiguous_format)
-        original_backward = torch.Tensor.backward
-
-        def backward_and_release(self, *a, **k):
-            original_backward(self, *a, **k)
-            counter.release()
-
-        torch.Tensor.backward = backward_and_release  # count per chunk graph, freed at backward
         step = lambda: trainer.train_step(x, y, gen)  # noqa: E731
     else:
         model = BPNet(net).to(memory_format=fmt)
@@ -105,10 +110,9 @@ def worker(variant: str, steps: int, batch: int) -> dict:
             loss = nn.functional.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            counter.release()
             opt.step()
 
-    with torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
         for _ in range(3):  # warm-up: allocator and oneDNN primitive caches
             step()
         t0 = time.perf_counter()
