@@ -96,15 +96,14 @@ def info_cmd(name_or_path: str, val_split: float | int | None, cache_dir: str | 
         click.echo(json.dumps(info, indent=2))
         return
     h, w, c = info["image_shape"]
-    splits = info["splits"]
-    test = f"{splits['test']:,}" if splits["test"] is not None else "none"
+    splits = {k: "none" if v is None else f"{v:,}" for k, v in info["splits"].items()}
     click.echo(f"name     {info['name']}  ({info['format']})")
     click.echo(f"source   {info['source']}")
     click.echo(f"images   {h}x{w}x{c} {info['dtype']}  (H x W x C)")
     click.echo(f"classes  {len(info['classes'])}: {', '.join(info['classes'])}")
-    click.echo(f"train    {splits['train']:,}")
-    click.echo(f"val      {splits['val']:,}  ({info['val_from']})")
-    click.echo(f"test     {test}")
+    click.echo(f"train    {splits['train']}")
+    click.echo(f"val      {splits['val']}  ({info['val_from']})")
+    click.echo(f"test     {splits['test']}")
     click.echo(f"cache    {info['cache']}")
 
 

@@ -1,7 +1,8 @@
 """Decode an image-folder tree `ROOT/<split>/<class>/*.{png,jpg,jpeg}` into uint8 arrays.
 
-Class index = position of the class folder in the sorted names of `ROOT/train/`; images inside a
-class are taken in file-name order, which is the rank order the validation carve relies on.
+Class index = position of the class folder in the sorted names of the first split present
+(`train/`, else `val/`, else `test/`), so a held-out tree with only `test/<class>/` works too;
+images inside a class are taken in file-name order, the rank order the validation carve uses.
 """
 
 from __future__ import annotations
@@ -25,28 +26,30 @@ SplitArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (images, labe
 
 
 def find_root(tree: Tree) -> str | None:
-    """The tree's root prefix ("" or "name/") if it holds `train/<class>/<image>`."""
+    """The tree's root prefix ("" or "name/") if it holds `<split>/<class>/<image>`."""
     for prefix in tree.prefixes():
-        if f"{prefix}train" in tree.dirs and any(
-            rel.startswith(f"{prefix}train/") and _is_image(rel) for rel in tree.files
-        ):
-            return prefix
+        for split in SPLIT_ORDER:
+            if f"{prefix}{split}" in tree.dirs and any(
+                rel.startswith(f"{prefix}{split}/") and _is_image(rel) for rel in tree.files
+            ):
+                return prefix
     return None
 
 
 def decode_tree(tree: Tree, prefix: str, source: str) -> tuple[SplitArrays, list[str]]:
     """Decode every image of every split under `prefix`; returns arrays and class names."""
     layout = _layout(tree, prefix, source)
-    classes = sorted(layout["train"])
+    reference = next(iter(layout))  # layout keeps SPLIT_ORDER: train, else val, else test
+    classes = sorted(layout[reference])
     index = {name: i for i, name in enumerate(classes)}
     for split, by_class in layout.items():
         unknown = sorted(set(by_class) - set(index))
         if unknown:
             raise FFTKError(
                 f"{source}: {prefix}{split}/ has class folder(s) {', '.join(unknown)} "
-                f"that {prefix}train/ lacks"
+                f"that {prefix}{reference}/ lacks"
             )
-    first = layout["train"][classes[0]][0]
+    first = layout[reference][classes[0]][0]
     mode, size = _first_mode_and_size(first)
     shape = (size[1], size[0], 1 if mode == "L" else 3)
     total = sum(len(m) for by_class in layout.values() for m in by_class.values())
@@ -94,8 +97,8 @@ def _layout(tree: Tree, prefix: str, source: str) -> dict[str, dict[str, list[Me
         }
         if by_class:
             layout[split] = by_class
-    if "train" not in layout:
-        raise FFTKError(f"{source}: no {prefix}train/<class>/ folders with images")
+    if not layout:
+        raise FFTKError(f"{source}: no {prefix}train|val|test/<class>/ folders with images")
     return layout
 
 

@@ -16,8 +16,13 @@ def dataset_info(
     """Prepare the cache (decoding every image, so a damaged file shows up now) and describe it."""
     prepared = prepare(name_or_path, cache_dir)
     carve_with = resolve_val_split(prepared, val_split)
-    train_images, _ = prepared.arrays("train")
-    if carve_with is None:
+    first_split = next(s for s in ("train", "val", "test") if s in prepared.counts)
+    images, _ = prepared.arrays(first_split)
+    if "train" not in prepared.counts:
+        sizes = {"train": None, "val": prepared.counts.get("val")}
+        val_from = "own val/ split" if "val" in prepared.counts else "none"
+        carve_with = None
+    elif carve_with is None:
         sizes = {"train": prepared.counts["train"], "val": prepared.counts["val"]}
         val_from = "own val/ split"
     else:
@@ -31,8 +36,8 @@ def dataset_info(
         "name": prepared.name,
         "source": prepared.source,
         "format": prepared.fmt,
-        "image_shape": list(train_images.shape[1:]),
-        "dtype": str(train_images.dtype),
+        "image_shape": list(images.shape[1:]),
+        "dtype": str(images.dtype),
         "classes": prepared.classes,
         "splits": sizes,
         "val_split": carve_with,

@@ -53,7 +53,8 @@ def prepare(name_or_path: str | Path, cache_dir: str | Path | None = None) -> Pr
     if done is not None:
         return done
     arrays, classes, fmt = _decode(source, named)
-    counts = [int(np.count_nonzero(arrays["train"][1] == c)) for c in range(len(classes))]
+    train_labels = arrays["train"][1] if "train" in arrays else np.empty(0, np.int64)
+    counts = [int(np.count_nonzero(train_labels == c)) for c in range(len(classes))]
     return write_prepared(
         target, arrays, name=name, source=str(source), fmt=fmt, classes=classes,
         default_val_split=default_val_split(fmt, counts),
@@ -80,6 +81,9 @@ def select(
     carve_with = resolve_val_split(prepared, val_split)
     if split == "test" and "test" not in prepared.counts:
         raise FFTKError(f"{prepared.source}: has no test split ({_test_hint(prepared.fmt)})")
+    if split != "test" and "train" not in prepared.counts and (split == "train" or carve_with):
+        raise FFTKError(f"{prepared.source}: has no train split (only "
+                        f"{', '.join(sorted(prepared.counts))}); use --split test")
     if split == "test" or carve_with is None:
         images, labels = prepared.arrays(split)
         return np.array(images), np.array(labels)
