@@ -170,7 +170,7 @@ def bench(bundle: Path, input: Path | None, formats: str, dataset: str | None, s
     opts = BenchOptions(formats=names, threads=threads, runs=runs, warmup=warmup, batch=batch,
                         inference=inference, per_block=per_block, repeat=repeat, probe=probe,
                         log_dir=log_dir, dataset=label)
-    report = run_bench(bundle, inputs, opts, macs_per_image=_macs(manifest),
+    report = run_bench(bundle, inputs, opts,
                        progress=lambda what: click.echo(f"benchmarking {what} ...", err=True))
     print_report(report, plot)
 
@@ -184,15 +184,3 @@ def print_report(report: BenchReport, plot: bool) -> None:
         png = report.write_plot()
         click.echo(f"plot: {png}" if png else
                    "plot: skipped (pip install 'fftoolkit[plot]' for a PNG)")
-
-
-def _macs(manifest: Any) -> int | None:
-    """MACs per image: from the manifest, else counted from the spec where torch is present."""
-    if manifest.extra.get("macs_per_image"):
-        return int(manifest.extra["macs_per_image"])
-    try:
-        from fftoolkit.models.counts import macs_per_image
-        from fftoolkit.models.spec import spec_from_dict
-    except ImportError:
-        return None
-    return macs_per_image(spec_from_dict(manifest.spec, source="manifest"))

@@ -93,7 +93,7 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
     if not inputs.labelled:
         raise FFTKError("fftk bench needs labelled images (a dataset split, an .npz with "
                         "labels, or class sub-folders) to report accuracy")
-    macs = macs_per_image or manifest.extra.get("macs_per_image")
+    macs = macs_per_image or _macs(bundle, manifest.extra)
     common = {
         "model": manifest.model_name, "bundle_sha256": sha256_file(bundle / MANIFEST_NAME),
         "algorithm": manifest.algorithm, "dataset": opts.dataset, "macs_per_image": macs,
@@ -130,6 +130,16 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
         first = next(iter(report.failures.values()), "nothing ran")
         raise FFTKError(first)
     return report
+
+
+def _macs(bundle: Path, extra: dict[str, Any]) -> int | None:
+    """MACs per image from the manifest, else from the exporter's report.json beside it."""
+    if extra.get("macs_per_image"):
+        return int(extra["macs_per_image"])
+    try:
+        return int(json.loads((bundle / "report.json").read_text())["macs_per_image"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _stack(inputs: Inputs) -> np.ndarray:

@@ -20,7 +20,7 @@ from fftoolkit.runtime.backends import Session, open_session
 from fftoolkit.runtime.formats import Format, find_artifact
 from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, verify_file
 from fftoolkit.runtime.quant import dequantize, quantize
-from fftoolkit.runtime.scores import goodness
+from fftoolkit.runtime.scores import block_goodness, fused_goodness
 
 
 class Graph(Protocol):
@@ -91,7 +91,7 @@ class FusedGraph:
         outs = self.runner([x])
         if self.artifact.goodness == "in-graph":
             return outs[0], outs[1]
-        return outs[0], goodness(outs[1:], self.manifest.multi_pass, self.artifact.layout)
+        return outs[0], fused_goodness(outs[1:], self.manifest.multi_pass, self.artifact.layout)
 
 
 class BlockGraph:
@@ -108,8 +108,8 @@ class BlockGraph:
             x = block([x])[0]
             feats.append(x)
         logits = self.head([feats[i] for i in self.manifest.head_blocks])[0]
-        g = goodness([feats[i] for i in self.manifest.goodness_blocks],
-                     self.manifest.multi_pass, self.artifact.layout)
+        g = block_goodness([feats[i] for i in self.manifest.goodness_blocks],
+                           self.manifest.multi_pass, self.artifact.layout)
         return logits, g
 
 

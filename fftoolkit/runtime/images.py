@@ -6,6 +6,7 @@ arrays (and on the bundled demo set); the error says which package to install.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def load_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[s
             images, labels, classes = data, None, None
     except FFTKError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise FFTKError(f"{path}: not a readable .npy/.npz file ({exc})") from None
     return _as_nhwc(images, path), labels, classes
 

@@ -1,0 +1,139 @@
+"""`make demo` (`python -m fftoolkit.demo`): the README's main job, offline, in a few minutes.
+
+Exports the shipped FF_tiny checkpoint to every CPU format (ONNX and TFLite, fp32 and int8,
+int8 calibrated on bundled images), then benchmarks each format in its own process on the
+other bundled validation images and prints the comparison table. The bundle is kept under
+`--out` so it can be copied to a board (see docs/DEVICE.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.bench import BenchOptions, run_bench
+from fftoolkit.runtime.demo_set import demo_set_path
+from fftoolkit.runtime.formats import DEMO_FORMATS
+from fftoolkit.runtime.images import Inputs, load_arrays
+
+CHECKPOINT = "ff_tiny-cifar10.safetensors"
+TRAINING_RUN = Path("runs/ff_tiny-cifar10/last.pt")
+CALIB_PER_CLASS = 15  # 150 calibration images; the other 350 are only ever benchmarked
+
+
+def find_checkpoint(explicit: Path | None) -> tuple[Path, str | None]:
+    """--checkpoint, else the shipped weights, else this checkout's training run (with a note)."""
+    if explicit is not None:
+        return explicit, None
+    from fftoolkit.models.registry import weights_dir
+
+    shipped = weights_dir() / CHECKPOINT
+    if shipped.is_file():
+        return shipped, None
+    if TRAINING_RUN.is_file():
+        return TRAINING_RUN, (f"note: {shipped} is not shipped yet; using the training run's "
+                              f"latest checkpoint {TRAINING_RUN} (accuracy reflects its epoch)")
+    raise FFTKError(f"{shipped}: the shipped FF_tiny checkpoint is missing; train one with "
+                    "`fftk train ff_tiny --dataset cifar10 --out runs/ff_tiny-cifar10` or pass "
+                    "--checkpoint PATH")
+
+
+def split_demo_set(per_class: int) -> tuple[Inputs, Inputs, list[str]]:
+    """(calibration, held-out) images of the bundled set: the first `per_class` of each class
+    calibrate the int8 models, the rest are benchmarked."""
+    images, labels, classes = load_arrays(demo_set_path())
+    if labels is None or classes is None:
+        raise FFTKError(f"{demo_set_path()}: the demo set has no labels/classes")
+    calib = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(classes))])
+    held = np.setdiff1d(np.arange(len(labels)), calib)
+
+    def part(idx: np.ndarray, name: str) -> Inputs:
+        return Inputs(list(images[idx]), [f"{name}[{i}]" for i in idx],
+                      labels[idx].astype(np.int64), classes)
+
+    return part(np.sort(calib), "calib"), part(held, "demo"), classes
+
+
+def write_tree(root: Path, calib: Inputs, held: Inputs, classes: list[str]) -> Path:
+    """An image-folder tree (train/ = calibration, val/ = held-out) the exporter can read."""
+    from PIL import Image
+
+    for split, part in (("train", calib), ("val", held)):
+        for i, (image, label) in enumerate(zip(part.images, part.labels, strict=True)):
+            folder = root / split / classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i:04d}.png")
+    return root
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"Default: models/weights/{CHECKPOINT}.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/demo"), show_default=True,
+              help="Where the bundle (out/bundle) and the logs (out/logs) go.")
+@click.option("--runs", type=click.IntRange(min=5), default=200, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+def demo(checkpoint: Path | None, out: Path, runs: int, repeat: int, threads: int) -> None:
+    """Export FF_tiny and benchmark it across formats on the bundled images (offline).
+
+    \b
+    Example:
+      python -m fftoolkit.demo --out runs/demo --repeat 5
+    """
+    from fftoolkit.export import ExportOptions, export_bundle
+
+    start = time.perf_counter()
+    checkpoint, note = find_checkpoint(checkpoint)
+    if note:
+        click.echo(note, err=True)
+    calib, held, classes = split_demo_set(CALIB_PER_CLASS)
+    bundle = out / "bundle"
+    with tempfile.TemporaryDirectory(prefix="fftk-demo-") as tmp:
+        tree = write_tree(Path(tmp) / "demo-images", calib, held, classes)
+        os.environ["FFTK_DATA"] = str(Path(tmp) / "cache")  # decode cache, thrown away after
+        click.echo(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
+                   f"{len(calib)} bundled images)", err=True)
+        result = export_bundle(checkpoint, bundle, ExportOptions(
+            target="all", quantize="int8", calib_dataset=str(tree), calib_samples=len(calib),
+            eval_samples=len(held), batch=8, force=True, threads=threads))
+    click.echo(result.summary(), err=True)
+    click.echo(f"[2/2] benchmarking {', '.join(DEMO_FORMATS)} on {len(held)} held-out "
+               "images, each in its own process", err=True)
+    opts = BenchOptions(formats=list(DEMO_FORMATS), threads=threads, runs=runs, repeat=repeat,
+                        log_dir=out / "logs", dataset=f"bundled demo set ({len(held)} "
+                        "CIFAR-10 val images)")
+    report = run_bench(bundle, held, opts,
+                       progress=lambda what: click.echo(f"  {what} ...", err=True))
+    for line in report.warning_lines():
+        click.echo(line, err=True)
+    click.echo(report.summary())
+    png = report.write_plot()
+    if png:
+        click.echo(f"plot: {png}")
+    click.echo(f"bundle: {bundle} (copy it to a board: docs/DEVICE.md); "
+               f"done in {time.perf_counter() - start:.0f} s")
+
+
+def main() -> None:
+    """Like the `fftk` entry point: user errors are one line and exit code 2."""
+    try:
+        demo.main(standalone_mode=False)
+    except FFTKError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
