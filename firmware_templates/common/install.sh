@@ -63,7 +63,9 @@ VENV_KEY=$(printf '%s\n' "$("$PYTHON" -c 'import sys; print(sys.executable)')" "
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.fftk-venv" 2>/dev/null)" != "$VENV_KEY" ]; then
     rm -rf "$VENV"
     echo "fftk: creating $VENV with $("$PYTHON" -V 2>&1)"
-    "$PYTHON" -m venv $SYSTEM_SITE "$VENV" \
+    # With --site-packages-of, pip comes from that environment too (pip --python), so the venv
+    # skips ensurepip, the slowest part of making one.
+    "$PYTHON" -m venv $SYSTEM_SITE ${REUSE_PY:+--without-pip} "$VENV" \
         || { rm -rf "$VENV"; fail 4 "could not create $VENV with '$PYTHON' (Debian/Raspberry Pi OS: sudo apt install python3-venv)"; }
     echo "$VENV_KEY" > "$VENV/.fftk-venv"
 fi
@@ -77,12 +79,18 @@ if [ -z "$FORCE" ] && [ "$(cat "$VENV/.fftk-installed" 2>/dev/null)" = "$INSTALL
     exit 0
 fi
 rm -f "$VENV/.fftk-installed"
-PIP="$VENV/bin/python -m pip --disable-pip-version-check"
-PIP_SOURCES=""
-[ -n "$OFFLINE" ] && PIP_SOURCES="--no-index"
-[ -n "$WHEELHOUSE" ] && PIP_SOURCES="$PIP_SOURCES --find-links $WHEELHOUSE"
+pip_install() {  # pip install "$@" into the venv, from this script's package sources
+    set -- install -q --disable-pip-version-check "$@"
+    [ -n "$OFFLINE" ] && set -- "$@" --no-index
+    [ -n "$WHEELHOUSE" ] && set -- "$@" --find-links "$WHEELHOUSE"
+    if [ -n "$REUSE_PY" ]; then
+        "$REUSE_PY" -m pip --python "$VENV/bin/python" "$@"
+    else
+        "$VENV/bin/python" -m pip "$@"
+    fi
+}
 echo "fftk: installing $(basename "$WHEEL") (no dependencies)"
-$PIP install -q --no-deps --force-reinstall "$WHEEL" || fail 5 "pip could not install $WHEEL"
+pip_install --no-deps --force-reinstall "$WHEEL" || fail 5 "pip could not install $WHEEL"
 if [ -n "$REUSE_PY" ]; then
     # A .pth line puts the other environment's site-packages on this venv's path (after its own).
     SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -91,8 +99,7 @@ if [ -n "$REUSE_PY" ]; then
     echo "fftk: reusing the packages of $REUSE_PY"
 fi
 echo "fftk: installing requirements.txt"
-# shellcheck disable=SC2086  # PIP and PIP_SOURCES are word lists on purpose
-$PIP install -q $PIP_SOURCES -r requirements.txt \
+pip_install -r requirements.txt \
     || fail 5 "pip could not install requirements.txt ($(grep -v '^#' requirements.txt | tr '\n' ' ')); the board needs internet access to PyPI or a --wheelhouse with aarch64 wheels"
 
 # 5. The runtime must import, and the unit files get this folder's path.
