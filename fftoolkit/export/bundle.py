@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -309,10 +310,21 @@ def _held_back(dataset: str, opts: ExportOptions, state: dict[str, Any], spec: A
         return None
 
 
+def _canonical_safetensors(path: Path) -> None:
+    """Rewrite the header with sorted keys: safetensors writes its metadata map in hash order,
+    which changes from run to run and would make two exports differ."""
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header with spaces to 8 bytes
+    path.write_bytes(struct.pack("<Q", len(header)) + header + raw[8 + n:])
+
+
 def _write_reference(checkpoint: Path, tmp: Path, graphs: ExportGraphs) -> None:
     from fftoolkit.train import export_weights
 
     export_weights(checkpoint, tmp / "reference.safetensors")
+    _canonical_safetensors(tmp / "reference.safetensors")
     if graphs.overlay_patterns is not None:
         np.save(tmp / "overlay.npy", graphs.overlay_patterns.numpy().astype(np.float32))
 

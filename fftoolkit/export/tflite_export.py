@@ -29,9 +29,12 @@ SIGNATURE = "serving_default"
 
 @contextmanager
 def quiet_native_logs() -> Iterator[None]:
-    """Silence the converter's C++/absl chatter on stderr; replay it if the block fails."""
+    """Silence the converter's C++/absl chatter and the quantizer's own progress bars on
+    stderr (our bar reports the step); replay the chatter if the block fails."""
     sys.stderr.flush()
     saved = os.dup(2)
+    tqdm_disable = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # read by each tqdm bar when it is created
     with tempfile.TemporaryFile() as log, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         os.dup2(log.fileno(), 2)
@@ -47,6 +50,10 @@ def quiet_native_logs() -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            if tqdm_disable is None:
+                del os.environ["TQDM_DISABLE"]
+            else:
+                os.environ["TQDM_DISABLE"] = tqdm_disable
 
 
 def to_nhwc(x: np.ndarray) -> np.ndarray:
