@@ -19,6 +19,7 @@ from fftoolkit.errors import FFTKError
 from fftoolkit.firmware.render import load_deploy_config
 from fftoolkit.firmware.ssh import Log, Remote, remote_path, run_command, stderr_log
 
+NOT_OURS = 96  # preflight exit status: --remote-dir holds other files (rsync --delete eats them)
 NO_PYTHON = 97  # preflight exit status: the board has no interpreter at --remote-python
 NO_VENV = 98  # runtime check: no .venv in the remote directory
 KEEP_ON_BOARD = (".venv", "logs", "systemd")  # made on the board; a re-deploy keeps them
@@ -91,6 +92,7 @@ def _preflight(remote: Remote, where: str, python: str) -> tuple[str, bool]:
     """One round trip: reachable, key accepted, Python present; make and resolve the folder."""
     script = (f"command -v {shlex.quote(python)} >/dev/null 2>&1 || exit {NO_PYTHON}; "
               f"mkdir -p {remote_path(where)} && cd {remote_path(where)} && "
+              f'{{ [ -z "$(ls -A)" ] || [ -f deploy.json ] || exit {NOT_OURS}; }} && '
               'echo "fftk-root:$(pwd)" && '
               "{ command -v rsync >/dev/null 2>&1 && echo fftk-rsync:yes || echo fftk-rsync:no; }")
     code, lines = remote.run(script, "connecting")
@@ -98,6 +100,10 @@ def _preflight(remote: Remote, where: str, python: str) -> tuple[str, bool]:
     if code == NO_PYTHON:
         raise FFTKError(f"{remote.label}: no Python at '{python}' on the board; install it "
                         "(sudo apt install python3 python3-venv) or pass --remote-python PATH")
+    if code == NOT_OURS:
+        raise FFTKError(f"{remote.label}: {where} on the board holds other files (no "
+                        "deploy.json); pass an empty or new --remote-dir (a deploy replaces the "
+                        "folder's content)")
     if code != 0 or "fftk-root" not in said:
         raise FFTKError(f"{remote.label}: cannot create {where} on the board "
                         f"({lines[-1] if lines else 'no output'})")

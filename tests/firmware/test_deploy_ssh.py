@@ -165,3 +165,12 @@ def test_board_without_the_runtime(sshd, rpi4_dir, tmp_path):
 def test_deploy_refuses_a_directory_not_made_by_firmware(sshd, tmp_path):
     line = one_line_error(deploy(sshd, tmp_path, "--remote-dir", tmp_path / "b"))
     assert "deploy.json" in line and "fftk firmware" in line
+
+
+def test_deploy_will_not_overwrite_a_folder_it_did_not_make(sshd, rpi4_dir, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("precious")
+    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", home))
+    assert "holds other files" in line and "--remote-dir" in line
+    assert [p.name for p in home.iterdir()] == ["thesis.tex"]
