@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -22,6 +23,9 @@ from fftoolkit.runtime.bench import BenchOptions, run_bench
 from fftoolkit.runtime.demo_set import demo_set_path
 from fftoolkit.runtime.formats import DEMO_FORMATS
 from fftoolkit.runtime.images import Inputs, load_arrays
+
+if TYPE_CHECKING:
+    from fftoolkit.export import ExportResult
 
 CHECKPOINT = "ff_tiny-cifar10.safetensors"
 TRAINING_RUN = Path("runs/ff_tiny-cifar10/last.pt")
@@ -73,6 +77,30 @@ def write_tree(root: Path, calib: Inputs, held: Inputs, classes: list[str]) -> P
     return root
 
 
+def export_demo_bundle(checkpoint: Path, bundle: Path,
+                       threads: int = 1) -> tuple[ExportResult, Inputs]:
+    """Export `checkpoint` to `bundle` (every CPU format, int8 calibrated on 150 bundled
+    images); returns the export result and the 350 held-out images to benchmark on."""
+    from fftoolkit.export import ExportOptions, export_bundle
+
+    calib, held, classes = split_demo_set(CALIB_PER_CLASS)
+    with tempfile.TemporaryDirectory(prefix="fftk-demo-") as tmp:
+        tree = write_tree(Path(tmp) / "demo-images", calib, held, classes)
+        old = os.environ.get("FFTK_DATA")
+        os.environ["FFTK_DATA"] = str(Path(tmp) / "cache")  # decode cache, thrown away after
+        try:
+            result = export_bundle(checkpoint, bundle, ExportOptions(
+                target="all", quantize="int8", calib_dataset=str(tree),
+                calib_samples=len(calib), eval_samples=len(held), batch=8, force=True,
+                threads=threads))
+        finally:
+            if old is None:
+                os.environ.pop("FFTK_DATA", None)
+            else:
+                os.environ["FFTK_DATA"] = old
+    return result, held
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help=f"Default: models/weights/{CHECKPOINT}.")
@@ -89,22 +117,14 @@ def demo(checkpoint: Path | None, out: Path, runs: int, repeat: int, threads: in
     Example:
       python -m fftoolkit.demo --out runs/demo --repeat 5
     """
-    from fftoolkit.export import ExportOptions, export_bundle
-
     start = time.perf_counter()
     checkpoint, note = find_checkpoint(checkpoint)
     if note:
         click.echo(note, err=True)
-    calib, held, classes = split_demo_set(CALIB_PER_CLASS)
     bundle = out / "bundle"
-    with tempfile.TemporaryDirectory(prefix="fftk-demo-") as tmp:
-        tree = write_tree(Path(tmp) / "demo-images", calib, held, classes)
-        os.environ["FFTK_DATA"] = str(Path(tmp) / "cache")  # decode cache, thrown away after
-        click.echo(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
-                   f"{len(calib)} bundled images)", err=True)
-        result = export_bundle(checkpoint, bundle, ExportOptions(
-            target="all", quantize="int8", calib_dataset=str(tree), calib_samples=len(calib),
-            eval_samples=len(held), batch=8, force=True, threads=threads))
+    click.echo(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
+               f"{CALIB_PER_CLASS * 10} bundled images)", err=True)
+    result, held = export_demo_bundle(checkpoint, bundle, threads)
     click.echo(result.summary(), err=True)
     click.echo(f"[2/2] benchmarking {', '.join(DEMO_FORMATS)} on {len(held)} held-out "
                "images, each in its own process", err=True)
