@@ -34,7 +34,8 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
                                        "of INPUT; needs Pillow."),
         click.option("--split", type=click.Choice(["val", "test"]), default="val",
                      show_default=True),
-        click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images."),
+        click.option("--limit", type=click.IntRange(min=1),
+                     help="Use N images drawn at random (seeded: the same N every time)."),
         click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True),
         click.option("--inference", type=click.Choice(INFERENCE), default="one-pass",
                      show_default=True, help="one-pass head, or multi-pass (improved FF: "
@@ -69,7 +70,7 @@ def _inputs(source: Path | None, dataset: str | None, split: str, limit: int | N
         inputs, label = load_demo_set(classes), "bundled demo set (cifar10 val, 500 images)"
     else:
         raise FFTKError("give INPUT (an image, a folder or an .npz) or --dataset")
-    return inputs.head(limit), label
+    return inputs.subset(limit), label
 
 
 def _progress(total: int, desc: str) -> Any:

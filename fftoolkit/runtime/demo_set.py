@@ -26,4 +26,8 @@ def demo_set_path() -> Path:
 
 def load_demo_set(classes: list[str]) -> Inputs:
     """The demo images, checked against the model's classes."""
-    return load_inputs(demo_set_path(), classes)
+    try:
+        return load_inputs(demo_set_path(), classes)
+    except FFTKError as exc:
+        raise FFTKError(f"{exc}; the bundled demo set is CIFAR-10: give INPUT or --dataset "
+                        "for this model") from None

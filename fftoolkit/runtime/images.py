@@ -39,13 +39,15 @@ class Inputs:
     def labelled(self) -> bool:
         return bool(len(self.labels)) and bool((self.labels >= 0).all())
 
-    def head(self, limit: int | None) -> Inputs:
-        """The first `limit` images (all if None)."""
+    def subset(self, limit: int | None, seed: int = 0) -> Inputs:
+        """`limit` images drawn at random (seeded, in their original order), so a limited run
+        of a class-sorted dataset still sees every class; all of them if None."""
         if limit is None or limit >= len(self):
             return self
-        paths = self.paths[:limit] if self.paths is not None else None
-        return Inputs(self.images[:limit], self.names[:limit], self.labels[:limit],
-                      self.classes, paths)
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), limit, replace=False))
+        paths = [self.paths[i] for i in keep] if self.paths is not None else None
+        return Inputs([self.images[i] for i in keep], [self.names[i] for i in keep],
+                      self.labels[keep], self.classes, paths)
 
 
 def decode_image(path: str | Path) -> np.ndarray:

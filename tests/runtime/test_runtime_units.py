@@ -214,3 +214,16 @@ def test_throttle_warning_and_machine_facts() -> None:
     assert throttle_warning({"throttled": 0}, {"throttled": 0x40000})  # throttled meanwhile
     facts = machine_facts()
     assert facts["cores"] >= 1 and facts["arch"] and facts["python"].count(".") == 2
+
+
+def test_limit_draws_a_seeded_subset_in_order() -> None:
+    from fftoolkit.runtime.images import Inputs
+
+    labels = np.repeat(np.arange(10), 50)  # class-sorted, like a dataset split
+    inputs = Inputs([np.full((2, 2, 3), i % 256, np.uint8) for i in range(500)],
+                    [str(i) for i in range(500)], labels)
+    a, b = inputs.subset(40), inputs.subset(40)
+    assert a.names == b.names and len(a) == 40 and len(set(a.labels.tolist())) >= 8
+    assert [int(n) for n in a.names] == sorted(int(n) for n in a.names)
+    assert all(int(im[0, 0, 0]) == int(n) % 256 for im, n in zip(a.images, a.names, strict=True))
+    assert inputs.subset(None) is inputs and inputs.subset(1000) is inputs
