@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.runtime.graph import GraphInfo
+from fftoolkit.runtime.graph import BOTH, GraphInfo, Need, Outputs
 from fftoolkit.runtime.manifest import Manifest, verify_file
 
 
@@ -60,17 +60,29 @@ def _load(path: Path, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
 
 class TorchGraph:
     """Normalised NCHW float batch -> (logits (N, J), goodness (N, J)), as `fftoolkit.ff`
-    defines them (the original FF overlays the J labels itself, like the fused export)."""
+    defines them. The improved FF computes only what `need` asks for (one-pass skips eq. 2,
+    as the exported graphs do); the original FF overlays the J labels itself, like the fused
+    export, and always gives both."""
 
     def __init__(self, net: Any, manifest: Manifest, info: GraphInfo):
         from fftoolkit.ff.predict import make_predictor
 
-        self.manifest, self.info = manifest, info
+        self.net, self.manifest, self.info = net, manifest, info
         self.predictor = make_predictor(net).eval()
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
         import torch
 
+        from fftoolkit.ff.goodness import channel_goodness
+
         with torch.inference_mode():
-            logits, g = self.predictor(torch.from_numpy(x))
-        return logits.numpy(), g.numpy()
+            t = torch.from_numpy(x)
+            if self.manifest.algorithm != "improved":
+                logits, g = self.predictor(t)
+                return logits.numpy(), g.numpy()
+            a, b = self.net.forward_features(t)[-2:]
+            logits = self.net.head([a, b]).numpy() if need[0] else None
+            groups = self.net.spec.num_classes
+            g = (channel_goodness(a, groups) + channel_goodness(b, groups)).numpy() \
+                if need[1] else None
+        return logits, g

@@ -83,7 +83,8 @@ class Session:
     input_dtypes: list[str]
     output_dtypes: list[str]
 
-    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, arrays: list[np.ndarray], wanted: list[int]) -> list[np.ndarray]:
+        """The `wanted` outputs (model positions), in that order."""
         raise NotImplementedError
 
 
@@ -110,9 +111,10 @@ class OnnxRuntimeSession(Session):
         self.input_dtypes = [_ort_dtype(t.type) for t in ins]
         self.output_dtypes = [_ort_dtype(t.type) for t in outs]
 
-    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, arrays: list[np.ndarray], wanted: list[int]) -> list[np.ndarray]:
+        names = [self.output_names[i] for i in wanted]
         try:
-            return self.sess.run(None, dict(zip(self.input_names, arrays, strict=True)))
+            return self.sess.run(names, dict(zip(self.input_names, arrays, strict=True)))
         except Exception as exc:
             raise FFTKError(f"{self.path}: inference failed ({_first_line(exc)})") from None
 
@@ -149,14 +151,14 @@ class LiteRTSession(Session):
             raise FFTKError(f"{path}: {self.backend} cannot load this model "
                             f"({_first_line(exc)})") from None
 
-    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, arrays: list[np.ndarray], wanted: list[int]) -> list[np.ndarray]:
         for detail, shape, array in zip(self.ins, self.input_shapes, arrays, strict=True):
             if array.shape != shape:
                 raise FFTKError(f"{self.path}: input {detail['name']!r} takes shape {shape}, "
                                 f"got {array.shape}")
             self.interp.set_tensor(detail["index"], array)
         self.interp.invoke()
-        return [self.interp.get_tensor(d["index"]) for d in self.outs]
+        return [self.interp.get_tensor(self.outs[i]["index"]) for i in wanted]
 
 
 class TfliteRuntimeSession(LiteRTSession):

@@ -22,13 +22,18 @@ from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, verify_fil
 from fftoolkit.runtime.quant import dequantize, quantize
 from fftoolkit.runtime.scores import block_goodness, fused_goodness
 
+Need = tuple[bool, bool]  # (logits, goodness): what the caller will use
+BOTH: Need = (True, True)
+Outputs = tuple[np.ndarray | None, np.ndarray | None]
+
 
 class Graph(Protocol):
-    """What the predictor needs from any backend."""
+    """What the predictor needs from any backend: (logits (N, J), goodness) for a normalised
+    batch, skipping what `need` leaves out (one-pass needs no goodness)."""
 
     info: GraphInfo
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs: ...
 
 
 @dataclass
@@ -72,13 +77,19 @@ class ModelRunner:
         first = entry.inputs[0].shape[0] if entry.inputs and entry.inputs[0].shape else None
         self.batch = int(first) if isinstance(first, int) else None
 
-    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, arrays: list[np.ndarray],
+                 wanted: list[int] | None = None) -> list[np.ndarray | None]:
+        """Run; only the `wanted` outputs (manifest positions; all if None) are fetched and
+        dequantized, the others are None."""
         feed: list[np.ndarray] = [np.empty(0)] * len(arrays)
         for array, info, i in zip(arrays, self.entry.inputs, self.in_order, strict=True):
             feed[i] = quantize(array, info)
-        outs = self.session.run(feed)
-        pairs = zip(self.entry.outputs, self.out_order, strict=True)
-        return [dequantize(outs[i], info) for info, i in pairs]
+        picks = range(len(self.entry.outputs)) if wanted is None else wanted
+        outs = self.session.run(feed, [self.out_order[k] for k in picks])
+        result: list[np.ndarray | None] = [None] * len(self.entry.outputs)
+        for k, out in zip(picks, outs, strict=True):
+            result[k] = dequantize(out, self.entry.outputs[k])
+        return result
 
 
 class FusedGraph:
@@ -86,9 +97,14 @@ class FusedGraph:
 
     def __init__(self, manifest: Manifest, artifact: Artifact, runner: ModelRunner):
         self.manifest, self.artifact, self.runner = manifest, artifact, runner
+        n = len(runner.entry.outputs)
+        self.wanted = {(True, False): [0], (False, True): list(range(1, n)),
+                       (True, True): list(range(n))}
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        outs = self.runner([x])
+    def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
+        outs = self.runner([x], self.wanted[need])
+        if not need[1]:
+            return outs[0], None
         if self.artifact.goodness == "in-graph":
             return outs[0], outs[1]
         return outs[0], fused_goodness(outs[1:], self.manifest.multi_pass, self.artifact.layout)
@@ -102,14 +118,14 @@ class BlockGraph:
                  head: ModelRunner):
         self.manifest, self.artifact, self.blocks, self.head = manifest, artifact, blocks, head
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
         feats = []
         for block in self.blocks:
             x = block([x])[0]
             feats.append(x)
-        logits = self.head([feats[i] for i in self.manifest.head_blocks])[0]
+        logits = self.head([feats[i] for i in self.manifest.head_blocks])[0] if need[0] else None
         g = block_goodness([feats[i] for i in self.manifest.goodness_blocks],
-                           self.manifest.multi_pass, self.artifact.layout)
+                           self.manifest.multi_pass, self.artifact.layout) if need[1] else None
         return logits, g
 
 

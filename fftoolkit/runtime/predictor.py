@@ -17,6 +17,7 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime import overlay
+from fftoolkit.runtime.graph import BOTH, Need, Outputs
 from fftoolkit.runtime.manifest import Manifest
 
 INFERENCE = ("one-pass", "multi-pass")
@@ -32,37 +33,40 @@ class Predictor:
         self.num_classes = len(manifest.classes)
         self.patterns = _patterns(bundle, manifest)
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, goodness) for any batch size: chunks of the model's batch, last one padded."""
-        logits, good = [], []
+    def forward(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
+        """(logits, goodness) for any batch size: chunks of the model's batch, last one padded;
+        what `need` leaves out is None."""
+        parts: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         for start in range(0, len(x), self.max_batch):
             chunk = x[start:start + self.max_batch]
             n = len(chunk)
             if self.fixed and n < self.fixed:
                 chunk = np.concatenate([chunk, np.zeros((self.fixed - n, *chunk.shape[1:]),
                                                         dtype=chunk.dtype)])
-            out_logits, out_good = self.graph(chunk)
-            logits.append(out_logits[:n])
-            good.append(out_good[:n])
-        return np.concatenate(logits), np.concatenate(good)
+            for part, out in zip(parts, self.graph(chunk, need), strict=True):
+                if out is not None:
+                    part.append(out[:n])
+        logits, good = (np.concatenate(p) if p else None for p in parts)
+        return logits, good
 
     def scores(self, x: np.ndarray, inference: str) -> np.ndarray:
         """(N, J) class scores: head logits (one-pass) or goodness per class (multi-pass)."""
         if inference not in INFERENCE:
             raise FFTKError(f"unknown inference mode '{inference}' (one of {', '.join(INFERENCE)})")
+        one = inference == "one-pass"
         if self.graph.info.overlays_in_graph:
-            logits, good = self.forward(x)
-            return logits if inference == "one-pass" else good
+            logits, good = self.forward(x, (one, not one))
+            return logits if one else good
         layout = self.graph.info.layout
         kind = self.manifest.multi_pass["overlay"]
-        if inference == "one-pass":
+        if one:
             neutral = overlay.apply(kind, x, None, self.num_classes, layout, self.patterns)
-            return self.forward(neutral)[0]
+            return self.forward(neutral, (True, False))[0]
         j, n = self.num_classes, len(x)
         labels = np.repeat(np.arange(j), n)  # (J*N,) label-major, as the torch predictor
         tiled = np.concatenate([x] * j)
         overlaid = overlay.apply(kind, tiled, labels, j, layout, self.patterns)
-        good = self.forward(overlaid)[1]  # (J*N,)
+        good = self.forward(overlaid, (False, True))[1]  # (J*N,)
         return good.reshape(j, n).T
 
     def scores_both(self, x: np.ndarray) -> dict[str, np.ndarray]:

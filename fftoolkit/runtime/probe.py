@@ -29,11 +29,11 @@ def conv_rate(precision: str, threads: int, runs: int) -> dict[str, float]:
     session = open_session(backend, PROBES / f"conv3x3.{precision}.tflite", threads)
     x = np.zeros(session.input_shapes[0], dtype=session.input_dtypes[0])
     for _ in range(3):
-        session.run([x])
+        session.run([x], [0])
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter_ns()
-        session.run([x])
+        session.run([x], [0])
         samples.append((time.perf_counter_ns() - t0) / 1e6)
     p50 = float(np.median(samples))
     return {f"probe_{precision}_p50_ms": p50,

@@ -51,7 +51,7 @@ def test_multi_pass_runs_one_pass_per_label(mlp_bundle: Path) -> None:
     run = open_bundle(mlp_bundle, fmt="onnx-fp32", per_block=True)
     seen: list[int] = []
     graph = run.predictor.graph
-    run.predictor.graph = lambda x: (seen.append(len(x)), graph(x))[1]
+    run.predictor.graph = lambda x, need: (seen.append(len(x)), graph(x, need))[1]
     run.predictor.graph.info = graph.info
     x = run.preprocess([np.zeros((12, 12, 1), np.uint8)] * 3)
     run.predictor.scores(x, "one-pass")

@@ -61,8 +61,7 @@ def test_int8_io_is_quantized_with_the_manifest(tiny_bundle: Path, val_x: tuple)
     x = run.preprocess(val_x[0][:1])
     q = entry.inputs[0].quant
     raw = np.clip(np.rint(x / q["scale"]) + q["zero_point"], -128, 127).astype(np.int8)
-    outs = run.graph.runner.session.run([raw])
-    logits_q = outs[run.graph.runner.out_order[0]]
+    logits_q = run.graph.runner.session.run([raw], [run.graph.runner.out_order[0]])[0]
     oq = entry.outputs[0].quant
     expected = (logits_q.astype(np.float32) - oq["zero_point"]) * oq["scale"]
     np.testing.assert_allclose(run.graph(x)[0], expected, rtol=1e-6)
