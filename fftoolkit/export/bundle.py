@@ -82,7 +82,7 @@ def _activations(graphs: ExportGraphs, x: np.ndarray) -> list[np.ndarray]:
     return acts
 
 
-def _onnx_file(bundle: Path, name: str) -> ModelFile:
+def read_onnx_file(bundle: Path, name: str) -> ModelFile:
     import onnxruntime as ort
 
     path = bundle / name
@@ -95,7 +95,7 @@ def _onnx_file(bundle: Path, name: str) -> ModelFile:
                      [info(v) for v in sess.get_outputs()])
 
 
-def _tflite_file(bundle: Path, name: str) -> ModelFile:
+def read_tflite_file(bundle: Path, name: str) -> ModelFile:
     path = bundle / name
     ins, outs = signature_io(path)
 
@@ -152,7 +152,7 @@ class _Builder:
             self._tflite_fp32(names, goodness, p.batch or 1, with_blocks)
         elif key == "tflite-int8":
             self._tflite_int8(names, p.batch or 1, with_blocks)
-        read = _onnx_file if fmt.format == "onnx" else _tflite_file
+        read = read_onnx_file if fmt.format == "onnx" else read_tflite_file
         return Artifact(
             format=fmt.format, precision=fmt.precision, layout=fmt.layout,
             batch=None if fmt.dynamic_batch else (p.batch or 1),
@@ -209,14 +209,15 @@ class _Builder:
         src = FORMATS["tflite-fp32"]
         ranges = self.opts.tflite_ranges
         self._step(names["fused"])
+        image_range = self.graphs.input_range
         quantize_tflite(self.tmp / src.file_name("model", batch if batch > 1 else None),
-                        self.tmp / names["fused"], [self.acts[0]], ranges)
+                        self.tmp / names["fused"], [self.acts[0]], ranges, image_range)
         if not with_blocks:
             return
         for i, name in enumerate(names["blocks"]):
             self._step(name)
             quantize_tflite(self.tmp / src.file_name(f"block_{i}"), self.tmp / name,
-                            [self.acts[i]], ranges)
+                            [self.acts[i]], ranges, image_range if i == 0 else None)
         self._step(names["head"])
         quantize_tflite(self.tmp / src.file_name("head"), self.tmp / names["head"],
                         self._head_calib(), ranges)
@@ -361,6 +362,7 @@ def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: Export
             "dataset": calib.source, "split": calib.split, "images": int(len(calib.labels)),
             "seed": opts.seed, "tflite_ranges": opts.tflite_ranges,
             "onnx": {"activation": opts.onnx_quant.activation,
+                     "weight": opts.onnx_quant.weight,
                      "reduce_range": opts.onnx_quant.reduce_range,
                      "method": opts.onnx_quant.method,
                      "goodness_in_float": opts.onnx_quant.keep_goodness_float}}

@@ -1,14 +1,22 @@
-"""Exact BatchNorm folding: the lean inference graph of an improved-FF network.
+"""Exact BatchNorm folding: the lean, int8-friendly inference graph of an improved-FF network.
 
-An improved-FF block is BN(C_in) -> Conv(zero padding, no bias) -> ReLU -> [MaxPool]. Folding
-the BN into the conv is exact only if the zero padding is respected: the BN shift `c` becomes a
-bias that is constant inside the image and differs at the borders, where some kernel taps read
-padding (zero after BN, not `c`). We precompute that border-correct bias map once:
-conv(W, pad0(c * ones)) = interior bias + a border correction that is zero inside.
+An improved-FF block is BN(C_in) -> Conv(zero padding, no bias) -> ReLU -> [MaxPool]. The BN is
+a per-input-channel affine a * x + c in front of the conv. Folding it is exact only if the zero
+padding is respected: the shift `c` becomes a bias that is constant inside the image and
+differs at the borders, where some kernel taps read padding (zero after BN, not `c`). We
+precompute that border-correct bias map once: conv(W, pad0(c * ones)) = interior bias + a
+border correction that is zero inside.
 
-Block 0's BN is a per-channel affine on the input, so it merges into the input normalisation
-(mean', std') and the padding stays zero in the same space. The head's BatchNorm1d folds into
-its Linear.
+Two choices make the folded graph quantize well (measured in benchmarks/export_int8.md):
+- Pixel-centred input. The graphs take x = pixel - 128 (normalisation mean 128/255, std
+  1/255), so an int8 input is the image itself, losslessly (scale 1, zero point 0). The
+  checkpoint's normalisation and BN0 fold into block 0's conv like any other BN.
+- Scale equalisation. Folding `a` into the next conv scales its *input* channels; per-output-
+  channel int8 weights then crush the channels with small `a` (FF_tiny's BN1 spans 0.45..13.5).
+  For a block whose output is internal (not read by the head or goodness), |a| moves instead
+  into that block's conv as an output-channel scale (|a| relu(z) = relu(|a| z), max-pool
+  commutes with a positive scale); only sign(a) stays with the next conv.
+The head's BatchNorm1d folds into its Linear.
 """
 
 from __future__ import annotations
@@ -17,8 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fftoolkit.errors import FFTKError
 from fftoolkit.models.nets import FFBlock, ImprovedFFNet, OnePassHead
+
+PIXEL_CENTRE = 128.0
+
+
+def pixel_normalization(channels: int) -> dict[str, list[float]]:
+    """(p / 255 - mean) / std = p - 128: the exported graphs' input normalisation."""
+    return {"mean": [PIXEL_CENTRE / 255.0] * channels, "std": [1.0 / 255.0] * channels}
 
 
 def bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,43 +60,40 @@ class FoldedBlock(nn.Module):
         return self.pool(torch.relu(y))
 
 
-def fold_block(block: FFBlock, in_hw: tuple[int, int], merge_bn: bool) -> FoldedBlock:
-    """Fold `block`'s BN into its conv; with `merge_bn` the BN is left to the input
-    normalisation (block 0) and only the conv is copied."""
-    bn, conv = block[0], block[1]
-    pool = len(block) > 3
+def fold_block(block: FFBlock, in_hw: tuple[int, int], a: torch.Tensor, c: torch.Tensor,
+               out_scale: torch.Tensor | None = None) -> FoldedBlock:
+    """conv(pad0(a * x + c)) + ReLU [+ pool] as one conv with a border-correct bias, exactly.
+
+    a, c: the per-input-channel affine in front of the conv (float64). out_scale: a positive
+    per-output-channel factor folded in as well (the next block's |a|), or None.
+    """
+    conv = block[1]
     w = conv.weight.detach().double()  # (C_out, C_in, k, k)
-    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    conv.padding, bias=not merge_bn)
-    if merge_bn:
-        new.weight.data = w.float()
-        return FoldedBlock(new.eval(), None, pool)
-    a, c = bn_affine(bn)
-    new.weight.data = (w * a.view(1, -1, 1, 1)).float()
     shift = c.view(1, -1, 1, 1).expand(1, len(c), *in_hw)
     bias_map = F.conv2d(shift, w, padding=conv.padding)  # (1, C_out, H', W'), border-correct
     interior = (w * c.view(1, -1, 1, 1)).sum(dim=(1, 2, 3))  # what a full kernel window sees
-    new.bias.data = interior.float()
     border = bias_map - interior.view(1, -1, 1, 1)
     # Inside the image the two sums differ only by float64 summation order: make that exactly 0.
     border[border.abs() <= 1e-12 * (1.0 + interior.abs().max())] = 0.0
+    w = w * a.view(1, -1, 1, 1)
+    if out_scale is not None:
+        w, interior = w * out_scale.view(-1, 1, 1, 1), interior * out_scale
+        border = border * out_scale.view(1, -1, 1, 1)
+    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, bias=True)
+    new.weight.data, new.bias.data = w.float(), interior.float()
     has_border = bool(border.abs().max() > 0)
-    return FoldedBlock(new.eval(), border.float() if has_border else None, pool)
+    return FoldedBlock(new.eval(), border.float() if has_border else None, len(block) > 3)
 
 
-def merged_normalization(net: ImprovedFFNet, mean: list[float],
-                         std: list[float]) -> dict[str, list[float]]:
-    """Input normalisation with block 0's BN merged in: BN0((p - m) / s) = (p - m') / s'.
-
-    a (p - m) / s + c = (p - (m - c s / a)) / (s / a). A channel with a == 0 cannot be merged.
-    """
-    a, c = bn_affine(net.blocks[0][0])
-    if bool((a.abs() < 1e-12).any()):
-        raise FFTKError("block 0 BatchNorm has a zero scale: cannot merge it into the input "
-                        "normalisation")
+def input_affine(net: ImprovedFFNet, mean: list[float], std: list[float]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BN0 applied to the checkpoint's normalisation, as an affine on x = pixel - 128:
+    a0 ((x + 128) / 255 - m) / s + c0 = (a0 / (255 s)) x + a0 (128 / 255 - m) / s + c0."""
+    a0, c0 = bn_affine(net.blocks[0][0])
     m = torch.tensor(mean, dtype=torch.float64)
     s = torch.tensor(std, dtype=torch.float64)
-    return {"mean": (m - c * s / a).tolist(), "std": (s / a).tolist()}
+    return a0 / (255.0 * s), a0 * (PIXEL_CENTRE / 255.0 - m) / s + c0
 
 
 def fold_head(head: OnePassHead) -> nn.Linear:
@@ -95,13 +106,49 @@ def fold_head(head: OnePassHead) -> nn.Linear:
     return fc.eval()
 
 
-def fold_network(net: ImprovedFFNet) -> tuple[list[FoldedBlock], nn.Linear]:
-    """Every block folded (block 0 without its BN, which goes to the normalisation) + head."""
+def merged_normalization(net: ImprovedFFNet, mean: list[float],
+                         std: list[float]) -> dict[str, list[float]]:
+    """The alternative to pixel-centred input, kept to measure it: BN0 merged into the input
+    normalisation, a0 (p - m) / s + c0 = (p - (m - c0 s / a0)) / (s / a0)."""
+    a0, c0 = bn_affine(net.blocks[0][0])
+    if bool((a0.abs() < 1e-12).any()):
+        raise ValueError("block 0 BatchNorm has a zero scale: cannot merge it")
+    m = torch.tensor(mean, dtype=torch.float64)
+    s = torch.tensor(std, dtype=torch.float64)
+    return {"mean": (m - c0 * s / a0).tolist(), "std": (s / a0).tolist()}
+
+
+def fold_network(net: ImprovedFFNet, normalization: dict[str, list[float]],
+                 feature_blocks: list[int], pixel_input: bool = True, equalize: bool = True
+                 ) -> tuple[list[FoldedBlock], nn.Linear, dict[str, list[float]]]:
+    """Every block folded for pixel-centred input, internal outputs equalised, + the head, and
+    the input normalisation the folded graph expects.
+
+    feature_blocks: blocks whose outputs leave the graph (head/goodness); they keep their
+    exact values, so the next BN's scale is not moved into them. `pixel_input=False` (BN0
+    merged into the normalisation) and `equalize=False` exist to measure what they buy.
+    """
+    c_in = net.spec.input[0]
+    if pixel_input:
+        affines = [input_affine(net, normalization["mean"], normalization["std"])]
+        graph_norm = pixel_normalization(c_in)
+    else:
+        one = torch.ones(c_in, dtype=torch.float64)
+        affines = [(one, torch.zeros_like(one))]
+        graph_norm = merged_normalization(net, normalization["mean"], normalization["std"])
+    affines += [bn_affine(block[0]) for block in net.blocks[1:]]
+    scales: list[torch.Tensor | None] = [None] * len(affines)
+    for i in range(1, len(affines)):
+        if i - 1 in feature_blocks or not equalize:
+            continue
+        a, c = affines[i]
+        s = torch.where(a.abs() > 1e-12, a.abs(), torch.ones_like(a))
+        affines[i], scales[i - 1] = (a / s, c), s
     _, h, w = net.spec.input
     blocks = []
     for i, block in enumerate(net.blocks):
-        folded = fold_block(block, (h, w), merge_bn=i == 0)
+        folded = fold_block(block, (h, w), *affines[i], out_scale=scales[i])
         blocks.append(folded)
         with torch.no_grad():
             h, w = folded(torch.zeros(1, block[1].in_channels, h, w)).shape[-2:]
-    return blocks, fold_head(net.head)
+    return blocks, fold_head(net.head), graph_norm

@@ -1,8 +1,8 @@
 """The torch modules that get exported: per-block graphs, the head, and the fused predictor.
 
-Improved FF: the folded (lean) network of `fold.py`; its graphs expect the input normalised
-with block 0's BN merged in. Original FF: the layers as trained (each normalises its input's
-length), the fused graph batches the J label overlays itself.
+Improved FF: the folded (lean) network of `fold.py`; its graphs take the pixel-centred image
+(x = pixel - 128, the manifest's normalisation). Original FF: the layers as trained (each
+normalises its input's length), the fused graph batches the J label overlays itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fftoolkit.export.fold import fold_network, merged_normalization
+from fftoolkit.export.fold import fold_network
 from fftoolkit.ff.goodness import channel_goodness, goodness
 from fftoolkit.ff.overlay import fourier_patterns
 
@@ -119,6 +119,7 @@ class ExportGraphs:
     fused: dict[str, nn.Module]  # goodness mode ("in-graph" | "from-features") -> module
     multi_pass: dict[str, Any]
     overlay_patterns: torch.Tensor | None = None  # original FF, fourier overlay: (J, H, W)
+    input_range: tuple[float, float] | None = None  # fixed int8 input range (exact pixels)
     feature_names: list[str] = field(default_factory=list)
 
 
@@ -131,18 +132,22 @@ def _probe_shapes(blocks: list[nn.Module], input_shape: tuple[int, ...]) -> list
     return shapes
 
 
-def build_graphs(net: nn.Module, normalization: dict[str, list[float]]) -> ExportGraphs:
-    """The exportable graphs of a trained network (eval mode, weights frozen)."""
+def build_graphs(net: nn.Module, normalization: dict[str, list[float]],
+                 **fold_options: bool) -> ExportGraphs:
+    """The exportable graphs of a trained network (eval mode, weights frozen).
+    fold_options: `fold_network`'s switches, for measuring them (defaults are what ships)."""
     spec = net.spec
     if spec.algorithm == "improved":
-        blocks, fc = fold_network(net)
+        last = len(spec.blocks) - 1
+        blocks, fc, graph_norm = fold_network(net, normalization, [last - 1, last],
+                                              **fold_options)
+        pixels = fold_options.get("pixel_input", True)
         head = FlatHead(fc).eval()
-        last = len(blocks) - 1
         fused = {mode: LeanImproved(blocks, head, spec.num_classes, mode).eval()
                  for mode in ("in-graph", "from-features")}
         return ExportGraphs(
             algorithm="improved",
-            normalization=merged_normalization(net, normalization["mean"], normalization["std"]),
+            normalization=graph_norm, input_range=(-128.0, 127.0) if pixels else None,
             blocks=blocks, block_inputs=_probe_shapes(blocks, spec.input), head=head,
             head_blocks=[last - 1, last], goodness_blocks=[last - 1, last], fused=fused,
             multi_pass={"kind": "channel-groups", "groups": spec.num_classes},

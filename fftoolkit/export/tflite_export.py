@@ -92,12 +92,15 @@ def signature_io(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
 
 def quantize_tflite(fp32_path: Path, int8_path: Path, calib: list[np.ndarray],
-                    ranges: str = "minmax") -> None:
+                    ranges: str = "minmax",
+                    input_range: tuple[float, float] | None = None) -> None:
     """Full-integer copy of `fp32_path`: int8 weights (per channel), activations, input, output.
 
     calib: one NCHW float array (N, ...) per model input, N = calibration images; fed in
     chunks of the model's static batch. ranges: "minmax" (global) or "moving-average"
-    (ai-edge-quantizer's default, kept to measure what it costs).
+    (ai-edge-quantizer's default, kept to measure what it costs). input_range: a fixed
+    (min, max) for the first input instead of the calibrated one: (-128, 127) makes a
+    pixel-centred image input exact (scale 1, zero point 0).
     """
     from ai_edge_quantizer import calibrator, quantizer, recipe, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
@@ -117,8 +120,13 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calib: list[np.ndarray],
         calib_run = calibrator.Calibrator(fp32_path.read_bytes(), num_threads=1,
                                           qsv_update_func=update)
         calib_run.calibrate({SIGNATURE: samples}, rm)
+        qsvs = calib_run.get_model_qsvs()
+        if input_range is not None:
+            old = qsvs[in_details[0]["name"]]
+            qsvs[in_details[0]["name"]] = {"min": np.full_like(old["min"], input_range[0]),
+                                           "max": np.full_like(old["max"], input_range[1])}
         q = quantizer.Quantizer(str(fp32_path), recipe.static_wi8_ai8())
-        result = q.quantize(calib_run.get_model_qsvs(), enable_progress_report=False)
+        result = q.quantize(qsvs, enable_progress_report=False)
     int8_path.write_bytes(bytes(result.quantized_model))
     floats = float_tensors(int8_path)
     if floats:

@@ -12,6 +12,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from fftoolkit.data import load_dataset
 from fftoolkit.export.accuracy import normalise
+from fftoolkit.export.graphs import build_graphs
 from fftoolkit.ff import make_predictor
 from fftoolkit.models import build_network_from_state, load_spec, macs_per_image
 from fftoolkit.runtime.goodness import dequantize, goodness_from_features
@@ -40,11 +41,16 @@ def reference(tiny_bundle, val):
     net = build_network_from_state(state)
     norm = state["normalization"]
     x = to_float(torch.from_numpy(val[0]), norm["mean"], norm["std"])
+    graphs = build_graphs(net, norm)
+    lean, y = [], torch.from_numpy(normalise(val[0], graphs.normalization))
     with torch.no_grad():
         feats = net.forward_features(x)
         logits, good = make_predictor(net)(x)
-    return {"net": net, "feats": [f.numpy() for f in feats], "logits": logits.numpy(),
-            "goodness": good.numpy()}
+        for block in graphs.blocks:  # blocks 0, 1 carry the next BN's scale (equalised)
+            y = block(y)
+            lean.append(y.numpy())
+    return {"net": net, "feats": [f.numpy() for f in feats], "lean": lean,
+            "logits": logits.numpy(), "goodness": good.numpy()}
 
 
 def ort_run(path, *inputs):
@@ -101,8 +107,10 @@ def test_onnx_fp32_matches_torch_per_block_and_fused_at_any_batch(tiny_bundle, m
                                                                   reference):
     art = manifest.artifacts["onnx-fp32"]
     assert art.batch is None and art.fused.inputs[0].shape == [None, 3, 32, 32]
-    x = normalise(val[0], manifest.normalization)  # BN0 merged into this normalisation
-    feats = reference["feats"]
+    x = normalise(val[0], manifest.normalization)  # pixel - 128
+    feats = reference["lean"]
+    for i in (2, 3):  # the blocks read by head and goodness are exact
+        np.testing.assert_allclose(feats[i], reference["feats"][i], rtol=1e-4, atol=1e-5)
     for n in (1, 3, len(x)):  # dynamic batch
         logits, good = ort_run(tiny_bundle / art.fused.file, x[:n])
         np.testing.assert_allclose(logits, reference["logits"][:n], rtol=1e-4, atol=1e-5)
@@ -167,6 +175,10 @@ def test_tflite_int8_is_full_integer_with_static_nhwc_io(tiny_bundle, manifest):
                 assert -1 not in d["shape_signature"], "static shapes only"
             for t in [*f.inputs, *f.outputs]:
                 assert t.dtype == "int8" and t.quant and t.quant["scale"] > 0
+        for image_input in [art.fused.inputs[0], *[b.inputs[0] for b in art.blocks[:1]]]:
+            # the int8 input is the image itself: q = pixel - 128, exactly
+            assert image_input.quant == {"scale": 1.0, "zero_point": 0}
+        assert manifest.normalization["std"] == [1 / 255] * 3
         assert art.fused.inputs[0].shape == [batch, 32, 32, 3]
         assert art.fused.outputs[1].shape == [batch, 8, 8, 50]  # NHWC features of block 2
 

@@ -1,10 +1,10 @@
-"""BatchNorm folding is exact, including at the zero-padded borders."""
+"""BatchNorm folding is exact, including at the zero-padded borders, with pixel-centred input
+and the internal blocks' scales equalised."""
 
 import pytest
 import torch
 
-from fftoolkit.errors import FFTKError
-from fftoolkit.export.fold import fold_block, merged_normalization
+from fftoolkit.export.fold import bn_affine, fold_block, pixel_normalization
 from fftoolkit.export.graphs import build_graphs
 from fftoolkit.ff import make_predictor
 from fftoolkit.models import create_model
@@ -33,48 +33,90 @@ def images():
                          generator=torch.Generator().manual_seed(1))
 
 
-def test_each_folded_block_matches_the_original_block(net, images):
+def pixels(images):
+    """What the exported graphs take: x = pixel - 128, NCHW float."""
+    return images.permute(0, 3, 1, 2).float() - 128.0
+
+
+def test_the_input_normalisation_is_pixel_centred(net, images):
     g = build_graphs(net, NORM)
-    x_ref = to_float(images, NORM["mean"], NORM["std"])
-    x = to_float(images, g.normalization["mean"], g.normalization["std"])  # BN0 merged in
-    with torch.no_grad():
-        for block, folded in zip(net.blocks, g.blocks, strict=True):
-            ref = block(x_ref)
-            out = folded(x)
-            torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-            x_ref, x = ref, ref  # next block: same input for both
+    assert g.normalization == pixel_normalization(3) and g.input_range == (-128.0, 127.0)
+    x = to_float(images, g.normalization["mean"], g.normalization["std"])
+    torch.testing.assert_close(x, pixels(images), atol=1e-4, rtol=0)
 
 
 def test_fused_lean_graph_matches_the_trained_predictor(net, images):
     g = build_graphs(net, NORM)
     with torch.no_grad():
         logits, good = make_predictor(net)(to_float(images, NORM["mean"], NORM["std"]))
-        x = to_float(images, g.normalization["mean"], g.normalization["std"])
-        lean_logits, lean_good = g.fused["in-graph"](x)
-        _, fa, fb = g.fused["from-features"](x)
+        lean_logits, lean_good = g.fused["in-graph"](pixels(images))
+        _, fa, fb = g.fused["from-features"](pixels(images))
     torch.testing.assert_close(lean_logits, logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)
     assert fa.shape == (5, 50, 8, 8) and fb.shape == (5, 50, 7, 7)
 
 
+@pytest.mark.parametrize("options", [{"pixel_input": False, "equalize": False},
+                                     {"pixel_input": True, "equalize": False}])
+def test_the_measured_alternatives_are_exact_too(net, images, options):
+    """benchmarks/export_int8.py compares these graph variants: all are exact in float."""
+    g = build_graphs(net, NORM, **options)
+    with torch.no_grad():
+        logits, good = make_predictor(net)(to_float(images, NORM["mean"], NORM["std"]))
+        x = to_float(images, g.normalization["mean"], g.normalization["std"])
+        lean_logits, lean_good = g.fused["in-graph"](x)
+    torch.testing.assert_close(lean_logits, logits, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)
+
+
+def test_blocks_match_up_to_the_moved_scales(net, images):
+    """Internal outputs (blocks 0, 1) carry the next BN's |a| per channel; the feature blocks
+    (2, 3), read by the head and goodness, are exact."""
+    g = build_graphs(net, NORM)
+    x_ref, x = to_float(images, NORM["mean"], NORM["std"]), pixels(images)
+    with torch.no_grad():
+        for i, (block, folded) in enumerate(zip(net.blocks, g.blocks, strict=True)):
+            x_ref, x = block(x_ref), folded(x)
+            scale = bn_affine(net.blocks[i + 1][0])[0].abs().float() if i < 2 else torch.ones(50)
+            torch.testing.assert_close(x, x_ref * scale.view(1, -1, 1, 1), atol=1e-5, rtol=1e-5)
+
+
+def test_equalisation_balances_the_next_convs_input_channels(net):
+    """Folding BN1's scale into block 1's input channels would spread them over the ratio of
+    BN1's scales; moved into block 0's outputs, block 1's input channels keep the trained
+    weights' magnitudes (block 1's outputs carry BN2's |a|, a per-output-channel factor)."""
+    g = build_graphs(net, NORM)
+    a1, a2 = (bn_affine(net.blocks[i][0])[0].abs().float() for i in (1, 2))
+    w_folded = g.blocks[1].conv.weight.detach().abs() / a2.view(-1, 1, 1, 1)
+    torch.testing.assert_close(w_folded, net.blocks[1][1].weight.detach().abs(), rtol=1e-5,
+                               atol=1e-7)
+    assert a1.max() / a1.min() > 3, "the fixture's BN scales differ enough for this to matter"
+
+
 def test_border_correction_is_needed_and_zero_inside(net):
-    folded = fold_block(net.blocks[1], (16, 16), merge_bn=False)
+    a, c = bn_affine(net.blocks[1][0])
+    folded = fold_block(net.blocks[1], (16, 16), a, c)
     border = folded.border[0]  # (C_out, 16, 16)
     assert border[:, 1:-1, 1:-1].abs().max() == 0, "inside the image the plain bias is exact"
     assert border[:, 0, :].abs().max() > 1e-3, "the padded rows need their own bias"
-    # A naive fold (the interior bias everywhere) is wrong at the borders:
     x = torch.rand(2, 50, 16, 16)
     with torch.no_grad():
-        naive = torch.relu(folded.conv(x))
+        naive = torch.relu(folded.conv(x))  # the interior bias everywhere: wrong at the borders
         exact = net.blocks[1](x)
     assert (naive - exact)[..., 0, :].abs().max() > 1e-3
     torch.testing.assert_close(folded(x), exact, atol=1e-5, rtol=1e-5)
 
 
-def test_block0_with_a_zero_scale_cannot_merge(net):
+def test_a_dead_bn_channel_folds_to_zero_weights(net, images):
     broken = create_model("ff_tiny").eval()
     broken.load_state_dict(net.state_dict())
     with torch.no_grad():
         broken.blocks[0][0].weight[1] = 0.0
-    with pytest.raises(FFTKError, match="zero scale"):
-        merged_normalization(broken, NORM["mean"], NORM["std"])
+        broken.blocks[1][0].weight[3] = 0.0
+    g = build_graphs(broken, NORM)
+    with torch.no_grad():
+        logits, good = make_predictor(broken)(to_float(images, NORM["mean"], NORM["std"]))
+        lean_logits, lean_good = g.fused["in-graph"](pixels(images))
+    assert g.blocks[0].conv.weight[:, 1].abs().max() == 0
+    torch.testing.assert_close(lean_logits, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)

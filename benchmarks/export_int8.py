@@ -1,0 +1,188 @@
+"""What each int8 lever buys: error and class agreement of int8 ONNX / TFLite vs fp32 torch.
+
+Uses the exporter's own building blocks (the folded graphs, the ONNX and TFLite quantizers,
+its runners) on one checkpoint, with held-back (val) images, and writes
+benchmarks/export_int8.json + benchmarks/export_int8.md.
+
+    python benchmarks/export_int8.py CHECKPOINT [--dataset D] [--val 1000] [--threads 1]
+    e.g. FFTK_DATA=~/.cache/fftk OMP_NUM_THREADS=1 nice -n 19 \
+         .venv/bin/python benchmarks/export_int8.py runs/ff_tiny-cifar10/last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fftoolkit.export.accuracy import normalise, predict_classes
+from fftoolkit.export.bundle import read_onnx_file, read_tflite_file
+from fftoolkit.export.calib import default_dataset, load_images
+from fftoolkit.export.graphs import build_graphs
+from fftoolkit.export.onnx_export import export_onnx
+from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
+from fftoolkit.export.tflite_export import export_tflite, quantize_tflite
+from fftoolkit.models import build_network_from_state
+from fftoolkit.runtime.manifest import Artifact, sha256_file
+from fftoolkit.train import load_checkpoint
+from fftoolkit.train.evaluate import predict_both
+
+HERE = Path(__file__).resolve().parent
+
+# (name, graph, goodness, ranges, calibration images): the TFLite rows. graph "plain" = BN folded
+# exactly but BN0 merged into the normalisation and no equalisation; "pixel" = pixel-centred
+# exact int8 input only; "lean" = pixel input + equalisation (what ships). The first row is
+# the naive PTQ the issue measured (quantizer defaults, goodness squared inside the graph).
+TFLITE_ROWS = [
+    ("naive: in-graph goodness, moving-average ranges, 200 img", "plain", "in-graph",
+     "moving-average", 200),
+    ("in-graph goodness, global min/max ranges, 256 img", "plain", "in-graph", "minmax", 256),
+    ("from-features goodness, moving-average, 200 img", "plain", "from-features",
+     "moving-average", 200),
+    ("from-features goodness, global min/max, 256 img", "plain", "from-features", "minmax", 256),
+    ("+ pixel-centred exact int8 input", "pixel", "from-features", "minmax", 256),
+    ("+ scale equalisation, 64 img", "lean", "from-features", "minmax", 64),
+    ("+ scale equalisation, 256 img (shipped)", "lean", "from-features", "minmax", 256),
+    ("+ scale equalisation, 1000 img", "lean", "from-features", "minmax", 1000),
+    ("lean graph, in-graph goodness, 256 img", "lean", "in-graph", "minmax", 256),
+]
+GRAPHS = {"plain": {"pixel_input": False, "equalize": False},
+          "pixel": {"pixel_input": True, "equalize": False},
+          "lean": {}}
+# (name, options, calibration images): the ONNX rows.
+ONNX_ROWS = [
+    ("S8 activations, S8 weights (SPEC pitfall config)",
+     OnnxQuantOptions(activation="QInt8", weight="QInt8"), 256),
+    ("U8 activations, S8 weights", OnnxQuantOptions(weight="QInt8"), 256),
+    ("U8 activations, S8 weights, reduce_range (7-bit weights)",
+     OnnxQuantOptions(weight="QInt8", reduce_range=True), 256),
+    ("U8 activations, U8 weights, goodness quantized too",
+     OnnxQuantOptions(keep_goodness_float=False), 256),
+    ("U8 activations, U8 weights, goodness in float, MinMax, 256 img (shipped)",
+     OnnxQuantOptions(), 256),
+    ("U8/U8, Percentile 99.999", OnnxQuantOptions(method="Percentile"), 256),
+    ("U8/U8, MinMax, 1000 img", OnnxQuantOptions(), 1000),
+]
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.machine())
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def score(one: np.ndarray, multi: np.ndarray, labels: np.ndarray,
+          ref: tuple[np.ndarray, np.ndarray], ref_err: tuple[float, float]) -> dict[str, float]:
+    err = (100.0 * float((one != labels).mean()), 100.0 * float((multi != labels).mean()))
+    return {"one_pass_error": round(err[0], 2), "multi_pass_error": round(err[1], 2),
+            "one_pass_delta_pp": round(err[0] - ref_err[0], 2),
+            "multi_pass_delta_pp": round(err[1] - ref_err[1], 2),
+            "one_pass_agreement": round(100.0 * float((one == ref[0]).mean()), 2),
+            "multi_pass_agreement": round(100.0 * float((multi == ref[1]).mean()), 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--dataset", help="default: the dataset the checkpoint was trained on")
+    ap.add_argument("--val", type=int, default=1000, help="held-back images")
+    ap.add_argument("--out", default=str(HERE / "export_int8"), help="output path stem")
+    args = ap.parse_args()
+
+    t0 = time.time()
+    state = load_checkpoint(args.checkpoint)
+    net = build_network_from_state(state, source=args.checkpoint)
+    spec = net.spec
+    dataset = args.dataset or default_dataset(state, spec)
+    variants = {k: build_graphs(net, state["normalization"], **v) for k, v in GRAPHS.items()}
+    graphs = variants["lean"]
+    held = load_images(dataset, "val", args.val, state, spec)
+    norm = state["normalization"]
+    ref = predict_both(net, held.images, norm["mean"], norm["std"])
+    ref_err = (100.0 * float((ref[0] != held.labels).mean()),
+               100.0 * float((ref[1] != held.labels).mean()))
+    calib_images = {n: load_images(dataset, "train", n, state, spec).images
+                    for n in sorted({r[-1] for r in TFLITE_ROWS + ONNX_ROWS})}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="fftk-bench-int8-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        shape = graphs.block_inputs[0]
+        for kind, mode in sorted({(r[1], r[2]) for r in TFLITE_ROWS}):
+            export_tflite(variants[kind].fused[mode], [shape], 1, tmp / f"{kind}-{mode}.tflite")
+        export_onnx(graphs.fused["in-graph"], {"image": shape}, ["logits", "goodness"],
+                    tmp / "model.onnx")
+        fp32_sizes = {"tflite": (tmp / "lean-from-features.tflite").stat().st_size,
+                      "onnx": (tmp / "model.onnx").stat().st_size}
+        for i, (name, kind, mode, ranges, n) in enumerate(TFLITE_ROWS):
+            g, path = variants[kind], tmp / f"t{i}.tflite"
+            quantize_tflite(tmp / f"{kind}-{mode}.tflite", path,
+                            [normalise(calib_images[n], g.normalization)], ranges, g.input_range)
+            art = Artifact("tflite", "int8", "NHWC", 1, read_tflite_file(tmp, path.name),
+                           goodness=mode)
+            one, multi = predict_classes(tmp, art, held.images, g.normalization, g.multi_pass)
+            rows.append({"format": "tflite-int8", "config": name, "calib_images": n,
+                         "size_ratio": round(path.stat().st_size / fp32_sizes["tflite"], 3),
+                         **score(one, multi, held.labels, ref, ref_err)})
+            print(rows[-1], flush=True)
+        for i, (name, opts, n) in enumerate(ONNX_ROWS):
+            path = tmp / f"o{i}.onnx"
+            quantize_onnx(tmp / "model.onnx", path,
+                          {"image": normalise(calib_images[n], graphs.normalization)}, opts)
+            art = Artifact("onnx", "int8", "NCHW", None, read_onnx_file(tmp, path.name))
+            one, multi = predict_classes(tmp, art, held.images, graphs.normalization,
+                                         graphs.multi_pass)
+            rows.append({"format": "onnx-int8", "config": name, "calib_images": n,
+                         "options": asdict(opts),
+                         "size_ratio": round(path.stat().st_size / fp32_sizes["onnx"], 3),
+                         **score(one, multi, held.labels, ref, ref_err)})
+            print(rows[-1], flush=True)
+    result = {
+        "checkpoint": args.checkpoint, "checkpoint_sha256": sha256_file(args.checkpoint),
+        "epoch": (state.get("metrics") or [{}])[-1].get("epoch"),
+        "model": spec.name, "dataset": dataset, "split": "val", "images": int(len(held.labels)),
+        "fp32_torch": {"one_pass_error": round(ref_err[0], 2),
+                       "multi_pass_error": round(ref_err[1], 2)},
+        "rows": rows, "machine": machine(), "seconds": round(time.time() - t0, 1),
+    }
+    Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(f"{args.out}.md").write_text(markdown(result))
+    print(f"wrote {args.out}.json and {args.out}.md")
+
+
+def markdown(r: dict[str, Any]) -> str:
+    fp = r["fp32_torch"]
+    lines = [
+        "# int8 export: what each lever buys",
+        "",
+        f"Checkpoint `{r['checkpoint']}` ({r['model']}, epoch {r['epoch']}, sha256 "
+        f"`{r['checkpoint_sha256'][:12]}`), {r['images']} held-back images of "
+        f"`{r['dataset']}` ({r['split']} split). fp32 torch error: one-pass "
+        f"{fp['one_pass_error']:.2f} %, multi-pass (goodness) {fp['multi_pass_error']:.2f} %.",
+        "Δ = int8 error minus fp32 torch error (pp); agreement = % of images where int8 predicts "
+        "the same class as fp32 torch. Size = int8 / fp32 fused file.",
+        "",
+        "| format | configuration | Δ one-pass | Δ multi-pass | agree one-pass | "
+        "agree multi-pass | size |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['format']} | {row['config']} | {row['one_pass_delta_pp']:+.2f} | "
+            f"{row['multi_pass_delta_pp']:+.2f} | {row['one_pass_agreement']:.1f} % | "
+            f"{row['multi_pass_agreement']:.1f} % | {row['size_ratio']:.2f} |")
+    lines += ["", f"Machine: {r['machine']}; {r['seconds']} s. Reproduce: "
+              f"`python benchmarks/export_int8.py {r['checkpoint']}` (see the script's "
+              "docstring).", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
