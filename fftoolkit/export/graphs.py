@@ -52,6 +52,18 @@ class LeanImproved(nn.Module):
         return logits, channel_goodness(a, self.groups) + channel_goodness(b, self.groups)
 
 
+class OriginalHead(nn.Module):
+    """Original-FF one-pass head on the features of layers 2..L (per-block head file), with the
+    length normalisation of `OriginalFFNet.head_logits`."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *feats: torch.Tensor) -> torch.Tensor:
+        return self.net.head_logits([feats[0], *feats])  # head_logits skips layer 1's entry
+
+
 class OriginalUnit(nn.Module):
     """Layer i of an original-FF network, including the length normalisation of its input."""
 
@@ -160,7 +172,7 @@ def build_graphs(net: nn.Module, normalization: dict[str, list[float]],
         patterns = fourier_patterns(spec.num_classes, spec.input[1], spec.input[2])
     return ExportGraphs(
         algorithm="original", normalization=dict(normalization), blocks=units,
-        block_inputs=_probe_shapes(units, spec.input), head=FlatHead(net.head).eval(),
+        block_inputs=_probe_shapes(units, spec.input), head=OriginalHead(net).eval(),
         head_blocks=later, goodness_blocks=later,
         fused={mode: OverlayPredictor(net, patterns, mode).eval()
                for mode in ("in-graph", "from-features")},

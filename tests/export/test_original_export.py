@@ -43,6 +43,19 @@ def test_original_ff_bundle_matches_torch(tmp_path, model, target):
     logits, good = sess.run(None, {"image": xn})
     np.testing.assert_allclose(logits, ref_logits.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(good, ref_good.numpy(), rtol=1e-4, atol=1e-5)
+    # per-block files: the runner overlays the neutral label, chains the layers, runs the head
+    from fftoolkit.ff.overlay import apply_overlay
+
+    art = m.artifacts["onnx-fp32"]
+    y = apply_overlay(net.spec.ff.overlay, torch.from_numpy(xn), None, 10).numpy()
+    feats = []
+    for block in art.blocks:
+        (y,) = ort.InferenceSession(str(out / block.file)).run(None, {"input": y})
+        feats.append(y)
+    head = ort.InferenceSession(str(out / art.head.file))
+    (chained,) = head.run(None, {i.name: feats[b] for i, b in zip(head.get_inputs(),
+                                                                  m.head_blocks, strict=True)})
+    np.testing.assert_allclose(chained, ref_logits.numpy(), rtol=1e-4, atol=1e-5)
     if model == "mnist_cnn":
         np.testing.assert_array_equal(np.load(out / "overlay.npy"),
                                       fourier_patterns(10, 28, 28).numpy())
