@@ -47,11 +47,12 @@ def test_improved_ff_learns_on_real_mnist(mnist, tmp_path):
 @pytest.mark.slow
 def test_original_ff_mlp_learns_on_real_mnist(mnist, tmp_path):
     run = tmp_path / "mlp"
-    train(TrainConfig(model="mnist_mlp", dataset=mnist, out=str(run), epochs=3, limit=3000,
-                      batch_size=50, lr=0.002, threads=2, val_split=50), progress=False)
+    # multi-pass needs ~40k image presentations before the label-gating settles
+    train(TrainConfig(model="mnist_mlp", dataset=mnist, out=str(run), epochs=2, limit=20000,
+                      batch_size=100, lr=0.002, threads=2, val_split=50), progress=False)
     m = metrics(run)
     assert sum(m[1]["loss_per_block"]) < sum(m[0]["loss_per_block"])
-    assert m[1]["val_one_pass_error"] < 50 and m[1]["val_multi_pass_error"] < 60
+    assert m[1]["val_one_pass_error"] < 30 and m[1]["val_multi_pass_error"] < 40
 
 
 def test_resume_equals_uninterrupted(mnist, tmp_path):
