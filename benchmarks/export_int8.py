@@ -1,12 +1,12 @@
 """What each int8 lever buys: error and class agreement of int8 ONNX / TFLite vs fp32 torch.
 
 Uses the exporter's own building blocks (the folded graphs, the ONNX and TFLite quantizers,
-its runners) on one checkpoint, with held-back (val) images, and writes
+its runners) on each checkpoint given, with held-back (val) images, and writes
 benchmarks/export_int8.json + benchmarks/export_int8.md.
 
-    python benchmarks/export_int8.py CHECKPOINT [--dataset D] [--val 1000] [--threads 1]
-    e.g. FFTK_DATA=~/.cache/fftk OMP_NUM_THREADS=1 nice -n 19 \
-         .venv/bin/python benchmarks/export_int8.py runs/ff_tiny-cifar10/last.pt
+    python benchmarks/export_int8.py CHECKPOINT [CHECKPOINT ...] [--dataset D] [--val 1000]
+    e.g. FFTK_DATA=~/.cache/fftk OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python \
+         benchmarks/export_int8.py runs/ff_tiny-cifar10/last.pt runs/ff_tiny_mnist/last.pt
 """
 
 from __future__ import annotations
@@ -89,22 +89,16 @@ def score(one: np.ndarray, multi: np.ndarray, labels: np.ndarray,
             "multi_pass_agreement": round(100.0 * float((multi == ref[1]).mean()), 2)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint")
-    ap.add_argument("--dataset", help="default: the dataset the checkpoint was trained on")
-    ap.add_argument("--val", type=int, default=1000, help="held-back images")
-    ap.add_argument("--out", default=str(HERE / "export_int8"), help="output path stem")
-    args = ap.parse_args()
-
+def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
+    """Every row of TFLITE_ROWS and ONNX_ROWS on one checkpoint."""
     t0 = time.time()
-    state = load_checkpoint(args.checkpoint)
-    net = build_network_from_state(state, source=args.checkpoint)
+    state = load_checkpoint(checkpoint)
+    net = build_network_from_state(state, source=checkpoint)
     spec = net.spec
-    dataset = args.dataset or default_dataset(state, spec)
+    dataset = dataset or default_dataset(state, spec)
     variants = {k: build_graphs(net, state["normalization"], **v) for k, v in GRAPHS.items()}
     graphs = variants["lean"]
-    held = load_images(dataset, "val", args.val, state, spec)
+    held = load_images(dataset, "val", n_val, state, spec)
     norm = state["normalization"]
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     ref_err = (100.0 * float((ref[0] != held.labels).mean()),
@@ -119,17 +113,15 @@ def main() -> None:
             export_tflite(variants[kind].fused[mode], [shape], 1, tmp / f"{kind}-{mode}.tflite")
         export_onnx(graphs.fused["in-graph"], {"image": shape}, ["logits", "goodness"],
                     tmp / "model.onnx")
-        fp32_sizes = {"tflite": (tmp / "lean-from-features.tflite").stat().st_size,
-                      "onnx": (tmp / "model.onnx").stat().st_size}
         for i, (name, kind, mode, ranges, n) in enumerate(TFLITE_ROWS):
-            g, path = variants[kind], tmp / f"t{i}.tflite"
-            quantize_tflite(tmp / f"{kind}-{mode}.tflite", path,
-                            [normalise(calib_images[n], g.normalization)], ranges, g.input_range)
+            g, src, path = variants[kind], tmp / f"{kind}-{mode}.tflite", tmp / f"t{i}.tflite"
+            quantize_tflite(src, path, [normalise(calib_images[n], g.normalization)], ranges,
+                            g.input_range)
             art = Artifact("tflite", "int8", "NHWC", 1, read_tflite_file(tmp, path.name),
                            goodness=mode)
             one, multi = predict_classes(tmp, art, held.images, g.normalization, g.multi_pass)
             rows.append({"format": "tflite-int8", "config": name, "calib_images": n,
-                         "size_ratio": round(path.stat().st_size / fp32_sizes["tflite"], 3),
+                         "size_ratio": round(path.stat().st_size / src.stat().st_size, 3),
                          **score(one, multi, held.labels, ref, ref_err)})
             print(rows[-1], flush=True)
         for i, (name, opts, n) in enumerate(ONNX_ROWS):
@@ -139,35 +131,61 @@ def main() -> None:
             art = Artifact("onnx", "int8", "NCHW", None, read_onnx_file(tmp, path.name))
             one, multi = predict_classes(tmp, art, held.images, graphs.normalization,
                                          graphs.multi_pass)
+            size = path.stat().st_size / (tmp / "model.onnx").stat().st_size
             rows.append({"format": "onnx-int8", "config": name, "calib_images": n,
-                         "options": asdict(opts),
-                         "size_ratio": round(path.stat().st_size / fp32_sizes["onnx"], 3),
+                         "options": asdict(opts), "size_ratio": round(size, 3),
                          **score(one, multi, held.labels, ref, ref_err)})
             print(rows[-1], flush=True)
-    result = {
-        "checkpoint": args.checkpoint, "checkpoint_sha256": sha256_file(args.checkpoint),
+    return {
+        "checkpoint": checkpoint, "checkpoint_sha256": sha256_file(checkpoint),
         "epoch": (state.get("metrics") or [{}])[-1].get("epoch"),
         "model": spec.name, "dataset": dataset, "split": "val", "images": int(len(held.labels)),
         "fp32_torch": {"one_pass_error": round(ref_err[0], 2),
                        "multi_pass_error": round(ref_err[1], 2)},
-        "rows": rows, "machine": machine(), "seconds": round(time.time() - t0, 1),
+        "rows": rows, "seconds": round(time.time() - t0, 1),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    ap.add_argument("--dataset", help="default: the dataset each checkpoint was trained on")
+    ap.add_argument("--val", type=int, default=1000, help="held-back images")
+    ap.add_argument("--out", default=str(HERE / "export_int8"), help="output path stem")
+    args = ap.parse_args()
+    result = {"machine": machine(),
+              "results": [measure(c, args.dataset, args.val) for c in args.checkpoints]}
     Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
     Path(f"{args.out}.md").write_text(markdown(result))
     print(f"wrote {args.out}.json and {args.out}.md")
 
 
-def markdown(r: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["# int8 export: what each lever buys", "",
+             "Δ = int8 error minus fp32 torch error (percentage points); agreement = % of "
+             "held-back images where int8 predicts the same class as fp32 torch; size = int8 / "
+             "fp32 fused file. Targets (issue 4): |Δ| <= 1.0 pp and agreement >= 97 % in both "
+             "modes. TFLite graphs: \"plain\" = BN folded exactly, BN0 merged into the input "
+             "normalisation; \"pixel\" = int8 input is the pixel - 128 (exact), checkpoint "
+             "normalisation and BN0 folded into block 0; \"equalisation\" = internal blocks "
+             "carry the next BN's |scale| (see fftoolkit/export/fold.py).", ""]
+    for r in result["results"]:
+        lines += section(r)
+    lines += [f"Machine: {result['machine']}. Reproduce: `python benchmarks/export_int8.py "
+              + " ".join(r["checkpoint"] for r in result["results"])
+              + "` (see the script's docstring).", ""]
+    return "\n".join(lines)
+
+
+def section(r: dict[str, Any]) -> list[str]:
     fp = r["fp32_torch"]
     lines = [
-        "# int8 export: what each lever buys",
+        f"## {r['model']}, epoch {r['epoch']}",
         "",
-        f"Checkpoint `{r['checkpoint']}` ({r['model']}, epoch {r['epoch']}, sha256 "
-        f"`{r['checkpoint_sha256'][:12]}`), {r['images']} held-back images of "
-        f"`{r['dataset']}` ({r['split']} split). fp32 torch error: one-pass "
-        f"{fp['one_pass_error']:.2f} %, multi-pass (goodness) {fp['multi_pass_error']:.2f} %.",
-        "Δ = int8 error minus fp32 torch error (pp); agreement = % of images where int8 predicts "
-        "the same class as fp32 torch. Size = int8 / fp32 fused file.",
+        f"Checkpoint `{r['checkpoint']}` (sha256 `{r['checkpoint_sha256'][:12]}`), "
+        f"{r['images']} held-back images of `{r['dataset']}` ({r['split']} split). fp32 torch "
+        f"error: one-pass {fp['one_pass_error']:.2f} %, multi-pass (goodness) "
+        f"{fp['multi_pass_error']:.2f} %. {r['seconds']:.0f} s.",
         "",
         "| format | configuration | Δ one-pass | Δ multi-pass | agree one-pass | "
         "agree multi-pass | size |",
@@ -178,10 +196,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {row['format']} | {row['config']} | {row['one_pass_delta_pp']:+.2f} | "
             f"{row['multi_pass_delta_pp']:+.2f} | {row['one_pass_agreement']:.1f} % | "
             f"{row['multi_pass_agreement']:.1f} % | {row['size_ratio']:.2f} |")
-    lines += ["", f"Machine: {r['machine']}; {r['seconds']} s. Reproduce: "
-              f"`python benchmarks/export_int8.py {r['checkpoint']}` (see the script's "
-              "docstring).", ""]
-    return "\n".join(lines)
+    return lines + [""]
 
 
 if __name__ == "__main__":
