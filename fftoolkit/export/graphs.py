@@ -21,7 +21,7 @@ from fftoolkit.ff.overlay import fourier_patterns
 class FlatHead(nn.Module):
     """logits = Linear(concat of the flattened (NCHW order) features)."""
 
-    def __init__(self, fc: nn.Linear):
+    def __init__(self, fc: nn.Module):
         super().__init__()
         self.fc = fc
 

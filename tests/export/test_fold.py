@@ -120,3 +120,28 @@ def test_a_dead_bn_channel_folds_to_zero_weights(net, images):
     assert g.blocks[0].conv.weight[:, 1].abs().max() == 0
     torch.testing.assert_close(lean_logits, logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)
+
+
+def test_outlier_head_columns_get_their_own_int8_scales(net, images):
+    """Head features that never vary in training (e.g. empty MNIST borders) fold into huge
+    columns; they move into gathered Linears of their own, exactly, so per-row int8 weights of
+    the remaining columns keep their resolution."""
+    from fftoolkit.export.fold import GroupedLinear
+
+    odd = create_model("ff_tiny").eval()
+    odd.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        odd.head.norm.running_var[:40] = 1e-5  # |a| ~ 300 for 40 features
+    g = build_graphs(odd, NORM)
+    assert isinstance(g.head.fc, GroupedLinear)
+    gathered = torch.cat([p.index for p in g.head.fc.parts]).tolist()
+    assert len(set(range(40)) & set(gathered)) >= 30 and len(gathered) < 100
+    with torch.no_grad():
+        logits, good = make_predictor(odd)(to_float(images, NORM["mean"], NORM["std"]))
+        lean_logits, lean_good = g.fused["in-graph"](pixels(images))
+    torch.testing.assert_close(lean_logits, logits, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)
+    dense = g.head.fc.dense.weight.abs().amax(dim=0)  # per column
+    assert dense[gathered].max() == 0
+    kept = dense[dense > 0]
+    assert kept.max() <= 4 * kept.median() * 1.01, "no outlier left to set the int8 row scales"
