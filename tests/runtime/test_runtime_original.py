@@ -22,9 +22,6 @@ def _scores(bundle: Path, fmt: str, per_block: bool, n: int = 12) -> dict[str, n
 
 CASES = [("mlp_bundle", "onnx-fp32"), ("mlp_bundle", "tflite-fp32"),
          ("fourier_bundle", "onnx-fp32")]
-HEAD_BUG = pytest.mark.xfail(strict=True, reason=(
-    "exporter: the original-FF per-block head file is FlatHead(net.head), without the length "
-    "normalisation of OriginalFFNet.head_logits (fftoolkit/export/graphs.py)"))
 
 
 @pytest.mark.parametrize("bundle_name,fmt", CASES)
@@ -37,7 +34,7 @@ def test_fused_overlays_in_graph_match_reference(bundle_name: str, fmt: str,
         np.testing.assert_allclose(fused[mode], ref[mode], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["multi-pass", pytest.param("one-pass", marks=HEAD_BUG)])
+@pytest.mark.parametrize("mode", ["multi-pass", "one-pass"])
 @pytest.mark.parametrize("bundle_name,fmt", CASES)
 def test_runner_overlays_on_block_files_match_reference(bundle_name: str, fmt: str, mode: str,
                                                         request: pytest.FixtureRequest) -> None:
