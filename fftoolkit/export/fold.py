@@ -138,13 +138,13 @@ def outlier_groups(weight: torch.Tensor, factor: float = 4.0) -> list[torch.Tens
     return [outliers[rank == k] for k in rank.unique().tolist()]
 
 
-def fold_head(head: OnePassHead) -> nn.Module:
+def fold_head(head: OnePassHead, split: bool = True) -> nn.Module:
     """BatchNorm1d(F) + Linear(F, J) -> W (a x + c) + b = (W a) x + (W c + b): one Linear, or
     a GroupedLinear when some folded columns are outliers in magnitude."""
     a, c = bn_affine(head.norm)
     w = head.fc.weight.detach().double()
     weight, bias = w * a.view(1, -1), w @ c + head.fc.bias.detach().double()
-    groups = outlier_groups(weight)
+    groups = outlier_groups(weight) if split else []
     if not groups:
         fc = nn.Linear(head.fc.in_features, head.fc.out_features)
         fc.weight.data, fc.bias.data = weight.float(), bias.float()
@@ -165,14 +165,16 @@ def merged_normalization(net: ImprovedFFNet, mean: list[float],
 
 
 def fold_network(net: ImprovedFFNet, normalization: dict[str, list[float]],
-                 feature_blocks: list[int], pixel_input: bool = True, equalize: bool = True
+                 feature_blocks: list[int], pixel_input: bool = True, equalize: bool = True,
+                 split_head: bool = True
                  ) -> tuple[list[FoldedBlock], nn.Module, dict[str, list[float]]]:
     """Every block folded for pixel-centred input, internal outputs equalised, + the head, and
     the input normalisation the folded graph expects.
 
     feature_blocks: blocks whose outputs leave the graph (head/goodness); they keep their
     exact values, so the next BN's scale is not moved into them. `pixel_input=False` (BN0
-    merged into the normalisation) and `equalize=False` exist to measure what they buy.
+    merged into the normalisation), `equalize=False` and `split_head=False` exist to measure
+    what they buy.
     """
     c_in = net.spec.input[0]
     if pixel_input:
@@ -197,4 +199,4 @@ def fold_network(net: ImprovedFFNet, normalization: dict[str, list[float]],
         blocks.append(folded)
         with torch.no_grad():
             h, w = folded(torch.zeros(1, block[1].in_channels, h, w)).shape[-2:]
-    return blocks, fold_head(net.head), graph_norm
+    return blocks, fold_head(net.head, split_head), graph_norm

@@ -120,7 +120,7 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calib: list[np.ndarray],
         calib_run = calibrator.Calibrator(fp32_path.read_bytes(), num_threads=1,
                                           qsv_update_func=update)
         calib_run.calibrate({SIGNATURE: samples}, rm)
-        qsvs = calib_run.get_model_qsvs()
+        qsvs = _widen_constant_ranges(calib_run.get_model_qsvs())
         if input_range is not None:
             old = qsvs[in_details[0]["name"]]
             qsvs[in_details[0]["name"]] = {"min": np.full_like(old["min"], input_range[0]),
@@ -131,6 +131,23 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calib: list[np.ndarray],
     floats = float_tensors(int8_path)
     if floats:
         raise FFTKError(f"{int8_path.name}: not fully int8, float tensors left: {floats[:3]}")
+
+
+def _widen_constant_ranges(qsvs: dict[str, Any]) -> dict[str, Any]:
+    """A tensor that never varied on the calibration images (e.g. a head part reading only
+    features of an empty image border) gets a zero range, hence scale 0 or a requantization
+    multiplier XNNPACK refuses (> 256). Give it the median width of the other tensors' ranges,
+    centred on the constant value it had."""
+    widths = [float(np.max(q["max"] - q["min"])) for q in qsvs.values() if "min" in q]
+    ref = float(np.median([w for w in widths if w > 1e-6] or [1.0]))
+    out = {}
+    for name, qsv in qsvs.items():
+        if "min" in qsv and float(np.max(qsv["max"] - qsv["min"])) <= 1e-6:
+            mid = (np.asarray(qsv["min"]) + np.asarray(qsv["max"])) / 2
+            qsv = {**qsv, "min": (mid - ref / 2).astype(np.float32),
+                   "max": (mid + ref / 2).astype(np.float32)}
+        out[name] = qsv
+    return out
 
 
 def float_tensors(path: Path) -> list[str]:

@@ -38,3 +38,19 @@ def test_file_names_follow_the_manifest_layout():
     assert FORMATS["onnx-int8"].file_name("block_0") == "block_0.int8.onnx"
     assert FORMATS["tflite-int8"].file_name("model", 8) == "model.int8.b8.tflite"
     assert FORMATS["edgetpu-int8"].file_name("model") == "model.int8_edgetpu.tflite"
+
+
+def test_constant_calibration_ranges_are_widened():
+    """A tensor that never varied during calibration would get scale 0 (XNNPACK refuses it)."""
+    import numpy as np
+
+    from fftoolkit.export.tflite_export import _widen_constant_ranges
+
+    f = np.float32
+    qsvs = {"a": {"min": np.array([[0.0]], f), "max": np.array([[4.0]], f)},
+            "b": {"min": np.array([[-1.0]], f), "max": np.array([[5.0]], f)},
+            "c": {"min": np.array([[0.0]], f), "max": np.array([[0.0]], f)},
+            "d": {"min": np.array([[2.0]], f), "max": np.array([[6.0]], f)}}
+    out = _widen_constant_ranges(qsvs)
+    assert out["c"]["min"].item() == -2.0 and out["c"]["max"].item() == 2.0  # median width 4
+    assert out["a"] is qsvs["a"] and out["b"] is qsvs["b"]
