@@ -37,12 +37,20 @@ HERE = Path(__file__).resolve().parent
 
 
 def busy_processes() -> list[str]:
-    """Other processes using CPU right now (`ps`), to state how quiet the machine was."""
-    out = subprocess.run(["ps", "-eo", "pcpu,etime,args", "--sort=-pcpu"], capture_output=True,
-                         text=True, check=False).stdout.splitlines()[1:]
-    mine = str(os.getpid())
-    return [line.strip()[:140] for line in out
-            if line.split() and float(line.split()[0]) >= 5.0 and mine not in line][:6]
+    """Other processes using CPU right now (`ps`), to state how quiet the machine was; this
+    script and its children are left out."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"],
+                         capture_output=True, text=True, check=False).stdout.splitlines()[1:]
+    mine = {os.getpid()}
+    busy = []
+    for line in out:
+        pid, ppid, pcpu, rest = line.split(None, 3)
+        if int(pid) in mine or int(ppid) in mine:
+            mine.add(int(pid))
+            continue
+        if float(pcpu) >= 5.0:
+            busy.append(f"{pcpu} {rest}"[:140])
+    return busy[:6]
 
 
 def load_state() -> dict[str, Any]:
@@ -53,7 +61,7 @@ def ff_tiny(checkpoint: Path | None, work: Path, runs: int, repeat: int) -> Benc
     ckpt, note = find_checkpoint(checkpoint)
     if note:
         click.echo(note, err=True)
-    local = work / "ff_tiny.ckpt" if ckpt.suffix == ".pt" else work / ckpt.name
+    local = work / f"ff_tiny{ckpt.suffix}"  # the suffix says which checkpoint format
     shutil.copy(ckpt, local)  # a training run rewrites its last.pt; measure one fixed file
     _, held = export_demo_bundle(local, work / "ff_tiny")
     opts = BenchOptions(formats=list(DEMO_FORMATS), runs=runs, warmup=50, repeat=repeat,
@@ -67,7 +75,7 @@ def mlp(checkpoint: Path, mnist: str, work: Path, runs: int, repeat: int,
     from fftoolkit.data import load_dataset
     from fftoolkit.export import ExportOptions, export_bundle
 
-    local = work / "mnist_mlp.pt"
+    local = work / f"mnist_mlp{checkpoint.suffix}"
     shutil.copy(checkpoint, local)
     bundle = work / "mnist_mlp"
     export_bundle(local, bundle, ExportOptions(target="all", quantize="none", eval_samples=0,
