@@ -170,7 +170,9 @@ def markdown(result: dict[str, Any]) -> str:
              "modes. TFLite graphs: \"plain\" = BN folded exactly, BN0 merged into the input "
              "normalisation; \"pixel\" = int8 input is the pixel - 128 (exact), checkpoint "
              "normalisation and BN0 folded into block 0; \"equalisation\" = internal blocks "
-             "carry the next BN's |scale| (see fftoolkit/export/fold.py).", ""]
+             "carry the next BN's |scale|; \"head outlier columns split\" = the folded head "
+             "Linear's outlier columns get int8 scales of their own (see "
+             "fftoolkit/export/fold.py). ONNX rows use the shipped graph.", ""]
     for r in result["results"]:
         lines += section(r)
     lines += [f"Machine: {result['machine']}. Reproduce: `python benchmarks/export_int8.py "
