@@ -118,10 +118,14 @@ def write_results(command: str, facts: dict[str, Any], before: dict[str, Any],
         f"{', '.join(sorted({r['runtime'] + ' ' + r['runtime_version'] for r in rows}))}.",
         f"Load average before: {before['load_avg']}, after: {after['load_avg']}.",
     ]
+    for when, state in (("start", before), ("end", after)):
+        if state["busy"]:
+            lines += ["", f"**Not quiet at the {when}**: other processes using CPU (%CPU, "
+                      "elapsed, command):", ""] + [f"    {p}" for p in state["busy"]]
     if before["busy"] or after["busy"]:
-        lines += ["**The machine was not quiet**; other processes using CPU at the start:", ""]
-        lines += [f"    {p}" for p in before["busy"]] + [""]
-        lines += ["Tail latencies (p95/p99) and throughput are inflated by them; p50s less so."]
+        lines += ["", "Tail latencies (p95/p99) and throughput suffer most from them."]
+    else:
+        lines += ["No other process used >= 5 % CPU at the start or the end."]
     lines += [
         "",
         f"## FF_tiny (CIFAR-10), batch 1, 1 thread, median of {rows[0]['repeats']} fresh "
