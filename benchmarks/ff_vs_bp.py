@@ -8,6 +8,9 @@ Optionally trains the BP network for a few epochs to give its validation error f
 
     python benchmarks/ff_vs_bp.py --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz \
         --steps 40 --out benchmarks/results/ff_vs_bp.json
+    # the BP twin's error alone, added to the report above:
+    python benchmarks/ff_vs_bp.py --skip-memory --bp-epochs 15 \
+        --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz
 """
 
 from __future__ import annotations
@@ -23,50 +26,64 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fftoolkit.models import create_model
+from fftoolkit.models import ImprovedFFNet, load_spec
 from fftoolkit.train.loop import TrainConfig, Trainer
 from fftoolkit.train.memory import peak_rss_mb
 
 VARIANTS = {
-    # name: (method, channels_last, routine)
-    "baseline": ("none", True, "chunked"),
-    "ff-chunked": ("ff", True, "chunked"),
-    "ff-greedy": ("ff", True, "greedy"),
-    "ff-chunked-nchw": ("ff", False, "chunked"),
-    "bp": ("bp", True, "chunked"),
-    "bp-nchw": ("bp", False, "chunked"),
+    # name: (method, channels_last, routine, compact_pool)
+    "baseline": ("none", True, "chunked", True),
+    "ff-chunked": ("ff", True, "chunked", True),
+    "ff-greedy": ("ff", True, "greedy", True),
+    "ff-chunked-stock-pool": ("ff", True, "chunked", False),
+    "ff-chunked-nchw": ("ff", False, "chunked", True),
+    "bp": ("bp", True, None, True),
+    "bp-stock-pool": ("bp", True, None, False),
+    "bp-nchw": ("bp", False, None, True),
 }
 
 
 class SavedBytes:
     """Peak bytes autograd holds for backward (parameters excluded: they exist anyway).
 
-    Every saved tensor is wrapped in a holder; the holder dies with the graph that keeps it,
-    so `current` is exactly what the live graphs hold.
+    Counted per storage: a tensor saved by two ops (ReLU's output is also MaxPool's input) or
+    a view of a saved tensor costs its storage once. Every saved tensor is wrapped in a holder
+    that dies with the graph keeping it, so `current` is exactly what the live graphs hold.
     """
 
     def __init__(self, params: list[torch.Tensor]):
-        self.param_ptrs = {p.data_ptr() for p in params}
+        self.param_ptrs = {p.untyped_storage().data_ptr() for p in params}
+        self.holders: dict[int, int] = {}  # storage address -> live holders
         self.current = 0
         self.peak = 0
 
     def pack(self, t: torch.Tensor) -> _Held:
-        size = 0 if t.data_ptr() in self.param_ptrs else t.numel() * t.element_size()
-        self.current += size
-        self.peak = max(self.peak, self.current)
-        return _Held(t, size, self)
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        size = 0 if key in self.param_ptrs else storage.nbytes()
+        self.holders[key] = self.holders.get(key, 0) + 1
+        if self.holders[key] == 1:
+            self.current += size
+            self.peak = max(self.peak, self.current)
+        return _Held(t, key, size, self)
 
     @staticmethod
     def unpack(held: _Held) -> torch.Tensor:
         return held.tensor
 
+    def release(self, key: int, size: int) -> None:
+        self.holders[key] -= 1
+        if self.holders[key] == 0:
+            del self.holders[key]
+            self.current -= size
+
 
 class _Held:
-    def __init__(self, tensor: torch.Tensor, size: int, counter: SavedBytes):
-        self.tensor, self.size, self.counter = tensor, size, counter
+    def __init__(self, tensor: torch.Tensor, key: int, size: int, counter: SavedBytes):
+        self.tensor, self.key, self.size, self.counter = tensor, key, size, counter
 
     def __del__(self) -> None:
-        self.counter.current -= self.size
+        self.counter.release(self.key, self.size)
 
 
 class BPNet(nn.Module):
@@ -81,15 +98,15 @@ class BPNet(nn.Module):
 
 
 def worker(variant: str, steps: int, batch: int) -> dict:
-    method, channels_last, routine = VARIANTS[variant]
+    method, channels_last, routine, compact_pool = VARIANTS[variant]
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    net = create_model("ff_tiny")
+    net = ImprovedFFNet(load_spec("ff_tiny"), compact_pool=compact_pool)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch,))
     result: dict = {"variant": variant, "method": method, "channels_last": channels_last,
-                    "routine": routine if method == "ff" else None, "batch": batch}
+                    "routine": routine, "compact_pool": compact_pool, "batch": batch}
     if method == "none":
         net = net.to(memory_format=fmt)
         result["peak_rss_mb"] = peak_rss_mb()
@@ -125,22 +142,26 @@ def worker(variant: str, steps: int, batch: int) -> dict:
 
 
 def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
-    """Train the BP twin briefly with the FF run's augmentation; validation error (%)."""
+    """Train the BP twin with the FF run's data, augmentation and Adam (lr 1e-3, constant);
+    validation error (%) after every epoch."""
+    from tqdm import tqdm
+
     from fftoolkit.data import channel_stats, load_dataset
     from fftoolkit.train.augment import random_crop_flip, to_float
 
     torch.manual_seed(0)
     train_ds, val_ds = load_dataset(dataset, "train"), load_dataset(dataset, "val")
     mean, std = channel_stats(train_ds.images)
-    model = BPNet(create_model("ff_tiny")).to(memory_format=torch.channels_last)
+    model = BPNet(ImprovedFFNet(load_spec("ff_tiny"))).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     images, labels = torch.from_numpy(train_ds.images), torch.from_numpy(train_ds.labels)
+    val_images = torch.from_numpy(val_ds.images)
     gen = torch.Generator().manual_seed(0)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
+    curve, t0 = [], time.perf_counter()
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(images), generator=gen)
-        for s in range(0, len(order), batch):
+        for s in tqdm(range(0, len(order), batch), desc=f"BP epoch {epoch + 1}/{epochs}"):
             idx = order[s:s + batch]
             xb = random_crop_flip(to_float(images[idx], mean, std), gen)
             loss = nn.functional.cross_entropy(model(xb.contiguous(
@@ -148,13 +169,42 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(to_float(torch.from_numpy(val_ds.images[s:s + 500]), mean, std))
-                          .argmax(1) for s in range(0, len(val_ds.labels), 500)])
-    err = 100 * float((pred.numpy() != val_ds.labels).mean())
-    return {"bp_epochs": epochs, "bp_val_error": round(err, 2),
+        model.eval()
+        with torch.no_grad():
+            pred = torch.cat([model(to_float(val_images[s:s + 500], mean, std)).argmax(1)
+                              for s in range(0, len(val_images), 500)])
+        curve.append(round(100 * float((pred.numpy() != val_ds.labels).mean()), 2))
+        print(f"BP epoch {epoch + 1}: val error {curve[-1]:.2f} %", file=sys.stderr)
+    return {"dataset": dataset, "split": "val", "n": len(val_ds.labels), "bp_epochs": epochs,
+            "optimizer": f"Adam lr 1e-3 constant, batch {batch}, crop+flip",
+            "bp_val_error": curve[-1], "bp_val_error_per_epoch": curve,
             "bp_train_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def measure_memory(steps: int, batch: int) -> dict:
+    """Each variant in a fresh process (peak RSS is per process); FF/BP ratios."""
+    rows = []
+    for variant in VARIANTS:
+        out = subprocess.run([sys.executable, __file__, "--worker", variant, "--steps",
+                              str(steps), "--batch", str(batch)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], file=sys.stderr)
+    base = rows[0]["peak_rss_mb"]
+    for r in rows[1:]:
+        r["peak_rss_over_baseline_mb"] = round(r["peak_rss_mb"] - base, 1)
+    by = {r["variant"]: r for r in rows}
+
+    def ratios(ff: dict, bp: dict) -> dict:
+        return {
+            "peak_rss_over_baseline": round(ff["peak_rss_over_baseline_mb"]
+                                            / bp["peak_rss_over_baseline_mb"], 3),
+            "saved_tensor_bytes": round(ff["saved_tensor_mb"] / bp["saved_tensor_mb"], 3),
+            "seconds_per_epoch": round(ff["s_per_epoch_45k"] / bp["s_per_epoch_45k"], 3),
+        }
+
+    return {"rows": rows, "ff_over_bp": ratios(by["ff-chunked"], by["bp"]),
+            "ff_over_bp_stock_pool": ratios(by["ff-chunked-stock-pool"], by["bp-stock-pool"])}
 
 
 def main() -> None:
@@ -165,40 +215,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--dataset", help="train the BP twin on this dataset for --bp-epochs")
     parser.add_argument("--bp-epochs", type=int, default=0)
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="only train the BP twin; keep the memory rows already in --out")
     parser.add_argument("--out", default="benchmarks/results/ff_vs_bp.json")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.batch)))
         return
-    rows = []
-    for variant in VARIANTS:  # each in a fresh process: peak RSS is per process
-        out = subprocess.run([sys.executable, __file__, "--worker", variant, "--steps",
-                              str(args.steps), "--batch", str(args.batch)],
-                             capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(rows[-1], file=sys.stderr)
-    base = rows[0]["peak_rss_mb"]
-    for r in rows[1:]:
-        r["peak_rss_over_baseline_mb"] = round(r["peak_rss_mb"] - base, 1)
-    by = {r["variant"]: r for r in rows}
-    ff, bp = by["ff-chunked"], by["bp"]
-    report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.platform()}, "
-                   f"torch {torch.__version__}, 2 threads",
-        "rows": rows,
-        "ff_over_bp": {
-            "peak_rss_over_baseline": round(ff["peak_rss_over_baseline_mb"]
-                                            / bp["peak_rss_over_baseline_mb"], 3),
-            "saved_tensor_bytes": round(ff["saved_tensor_mb"] / bp["saved_tensor_mb"], 3),
-            "seconds_per_epoch": round(ff["s_per_epoch_45k"] / bp["s_per_epoch_45k"], 3),
-        },
-    }
+    out = Path(args.out)
+    report = json.loads(out.read_text()) if args.skip_memory and out.exists() else {}
+    machine = (f"{platform.processor() or platform.machine()}, {platform.platform()}, "
+               f"torch {torch.__version__}")
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    if not args.skip_memory:
+        report.update(command=command, machine=machine + ", 2 threads",
+                      **measure_memory(args.steps, args.batch))
+        print(json.dumps(report["ff_over_bp"], indent=2))
     if args.dataset and args.bp_epochs:
-        report["bp_reference"] = bp_reference_error(args.dataset, args.bp_epochs, args.batch)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report["ff_over_bp"], indent=2))
+        report["bp_reference"] = {"command": command, "machine": machine,
+                                  **bp_reference_error(args.dataset, args.bp_epochs, args.batch)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

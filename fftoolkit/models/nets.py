@@ -5,13 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fftoolkit.models.pool import relu_max_pool2x2
 from fftoolkit.models.spec import ModelSpec, conv_out
 
 
 class FFBlock(nn.Sequential):
-    """Improved-FF block (paper §III): BatchNorm2d(C_in) -> Conv2d(no bias) -> ReLU -> [MaxPool]."""
+    """Improved-FF block (paper §III): BatchNorm2d(C_in) -> Conv2d(no bias) -> ReLU -> [MaxPool].
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int, pool: bool):
+    compact_pool: while training, run ReLU -> MaxPool as `relu_max_pool2x2`, which keeps one
+    byte per output for backward (same values and gradients). False keeps the stock ops, for
+    measuring what that saves.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int, pool: bool,
+                 compact_pool: bool = True):
         layers: list[nn.Module] = [
             nn.BatchNorm2d(c_in),
             nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=False),
@@ -20,6 +27,12 @@ class FFBlock(nn.Sequential):
         if pool:
             layers.append(nn.MaxPool2d(2))
         super().__init__(*layers)
+        self.compact_pool = compact_pool and pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compact_pool and self.training and torch.is_grad_enabled():
+            return relu_max_pool2x2(self[1](self[0](x)))
+        return super().forward(x)
 
 
 class OnePassHead(nn.Module):
@@ -50,13 +63,13 @@ def block_shapes(spec: ModelSpec) -> list[tuple[int, int, int]]:
 class ImprovedFFNet(nn.Module):
     """Channel-group CNN trained block by block; inference reads the last two blocks."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, compact_pool: bool = True):
         super().__init__()
         self.spec = spec
         c_in = spec.input[0]
         blocks = []
         for b in spec.blocks:
-            blocks.append(FFBlock(c_in, b.channels, b.kernel, spec.padding, b.pool))
+            blocks.append(FFBlock(c_in, b.channels, b.kernel, spec.padding, b.pool, compact_pool))
             c_in = b.channels
         self.blocks = nn.ModuleList(blocks)
         shapes = block_shapes(spec)
