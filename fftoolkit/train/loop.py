@@ -28,6 +28,7 @@ from fftoolkit.train.augment import random_crop_flip, to_float
 from fftoolkit.train.checkpoint import load_checkpoint, save_checkpoint
 from fftoolkit.train.evaluate import check_dataset_fits, error_rates
 from fftoolkit.train.memory import peak_device_mb, peak_rss_mb
+from fftoolkit.train.runlock import run_lock
 
 
 @dataclass
@@ -189,6 +190,11 @@ def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint."""
+    with run_lock(Path(cfg.out)):
+        return _train(cfg, progress)
+
+
+def _train(cfg: TrainConfig, progress: bool) -> Path:
     out = Path(cfg.out)
     ckpt_path = out / "last.pt"
     resume_state = None
@@ -246,7 +252,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         metrics = resume_state["metrics"]
         start_epoch = len(metrics)
 
-    out.mkdir(parents=True, exist_ok=True)
     train_args = {k: v for k, v in asdict(cfg).items() if k != "resume"}
     for epoch in range(start_epoch, cfg.epochs):
         net.train()

@@ -111,3 +111,20 @@ def test_checkpoint_of_another_model_is_refused(mnist, tmp_path):
                                             if k not in ("format", "version")})
     with pytest.raises(FFTKError, match="do not fit"):
         evaluate_checkpoint(tmp_path / "other.pt", mnist, val_split=20)
+
+
+def test_a_run_directory_has_one_writer(mnist, tmp_path):
+    from fftoolkit.train.runlock import run_lock
+
+    out = tmp_path / "run"
+    with run_lock(out):  # as if another `fftk train` were writing it
+        busy = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
+                               "--dataset", mnist, "--out", str(out), "--epochs", "1"],
+                              capture_output=True, text=True)
+    assert busy.returncode == 2 and "another `fftk train`" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    nothing = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
+                              "--dataset", mnist, "--out", str(tmp_path / "new"), "--resume"],
+                             capture_output=True, text=True)
+    assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+    assert not (tmp_path / "new").exists()  # a failed start leaves no run directory behind

@@ -1,0 +1,135 @@
+"""What each ingredient of the improved FF recipe buys: FF_tiny on CIFAR-10, short schedules.
+
+Trains every variant with `fftk train` (resuming a partial run, skipping a finished one), then
+writes the validation error of each variant after its last epoch, beside the full-length
+reference runs, to ablations.json and ablations.md:
+
+    python benchmarks/ablations.py --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz
+
+All variants share seed, batch 128, Adam lr 1e-3, crop+flip and the validation split (the
+last 500 training images of each class). The test split is never used. One seed per variant:
+differences under ~1 point are within run-to-run noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from training_results import machine
+
+# name: (what it isolates, extra `fftk train` arguments)
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "greedy-const": ("greedy updates, constant LR (the naive recipe)",
+                     ["--routine", "greedy", "--gamma", "1.0"]),
+    "overlapping-const": ("overlapping chunks, constant LR",
+                          ["--routine", "overlapping", "--gamma", "1.0"]),
+    "chunked-sched": ("chunked alternating updates, LR x0.25 at epochs 8, 12, 14",
+                      ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25"]),
+}
+
+# A full-length run to read alongside: its LR stays at 1e-3 until epoch 22, so its first
+# `--epochs` epochs are exactly the chunked, constant-LR variant.
+RESULTS = Path(__file__).parent / "results"
+REFERENCE = RESULTS / "ff_tiny-cifar10" / "metrics.jsonl"
+
+
+def reference_command() -> str:
+    """The shipped FF_tiny run's command, as benchmarks/training_results.py recorded it."""
+    rows = json.loads((RESULTS / "training.json").read_text())["rows"]
+    return next(r["train_command"] for r in rows if r["name"] == "ff_tiny-cifar10")
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if path.exists() else []
+
+
+def train_command(name: str, args: argparse.Namespace) -> list[str]:
+    return ["fftk", "train", "ff_tiny", "--dataset", args.dataset, "--epochs", str(args.epochs),
+            *VARIANTS[name][1], "--out", str(Path(args.runs) / name)]
+
+
+def train(name: str, args: argparse.Namespace) -> None:
+    """Run, or finish, one variant."""
+    out = Path(args.runs) / name
+    command = train_command(name, args)
+    done = len(read_metrics(out / "metrics.jsonl"))
+    if done < args.epochs:
+        resume = ["--resume"] if (out / "last.pt").exists() else []
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        subprocess.run([*command, *resume, *threads], check=True)
+
+
+def row(name: str, what: str, metrics: list[dict], epoch: int, command: str) -> dict:
+    m = metrics[epoch - 1]
+    return {
+        "variant": name, "what": what, "epochs": epoch,
+        "val_one_pass_error": m["val_one_pass_error"],
+        "val_multi_pass_error": m["val_multi_pass_error"],
+        "best_val_one_pass_error": min(x["val_one_pass_error"] for x in metrics[:epoch]),
+        "mean_epoch_seconds": round(sum(x["epoch_seconds"] for x in metrics[:epoch]) / epoch, 1),
+        "peak_rss_mb": max(x["peak_rss_mb"] for x in metrics[:epoch]),
+        "command": command,
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# FF_tiny ablations (CIFAR-10 JPEG copy, validation split, {report['epochs']} epochs)",
+        "", f"Command: `{report['command']}`  ", f"Machine: {report['machine']}", "",
+        "| variant | what it isolates | epochs | val one-pass % | val goodness % "
+        "| best one-pass % | s/epoch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lines.append(f"| {r['variant']} | {r['what']} | {r['epochs']} | "
+                     f"{r['val_one_pass_error']:.2f} | {r['val_multi_pass_error']:.2f} | "
+                     f"{r['best_val_one_pass_error']:.2f} | {r['mean_epoch_seconds']} |")
+    lines += ["", "Each row's training command:", ""]
+    lines += [f"- {r['variant']}: `{r['command']}`" for r in report["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--runs", default="runs/ablate", help="one run directory per variant")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: auto)")
+    parser.add_argument("--only", action="append", choices=list(VARIANTS),
+                        help="train only this variant (repeatable); the report covers all")
+    parser.add_argument("--out", default="benchmarks/results/ablations.json")
+    args = parser.parse_args()
+
+    for name in args.only or VARIANTS:
+        train(name, args)
+    rows = []
+    for name, (what, _) in VARIANTS.items():
+        metrics = read_metrics(Path(args.runs) / name / "metrics.jsonl")
+        if len(metrics) < args.epochs:
+            print(f"{name}: {len(metrics)}/{args.epochs} epochs so far, left out", file=sys.stderr)
+            continue
+        rows.append(row(name, what, metrics, args.epochs, " ".join(train_command(name, args))))
+    reference = read_metrics(REFERENCE)
+    if len(reference) >= args.epochs:
+        rows.append(row("chunked-const", "chunked alternating updates, constant LR (epochs "
+                        f"1-{args.epochs} of the reference run)", reference, args.epochs,
+                        reference_command()))
+        rows.append(row("chunked-sched-full", "the shipped recipe: chunked, 40 epochs, "
+                        "LR x0.25 at 22, 31, 37", reference, len(reference), reference_command()))
+    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
+              "epochs": args.epochs, "split": "val", "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
