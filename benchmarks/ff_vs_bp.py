@@ -97,16 +97,17 @@ class BPNet(nn.Module):
         return self.net.head(self.net.forward_features(x)[-2:])
 
 
-def worker(variant: str, steps: int, batch: int) -> dict:
+def worker(variant: str, model: str, steps: int, batch: int) -> dict:
     method, channels_last, routine, compact_pool = VARIANTS[variant]
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    net = ImprovedFFNet(load_spec("ff_tiny"), compact_pool=compact_pool)
+    net = ImprovedFFNet(load_spec(model), compact_pool=compact_pool)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch,))
-    result: dict = {"variant": variant, "method": method, "channels_last": channels_last,
-                    "routine": routine, "compact_pool": compact_pool, "batch": batch}
+    result: dict = {"variant": variant, "model": model, "method": method,
+                    "channels_last": channels_last, "routine": routine,
+                    "compact_pool": compact_pool, "batch": batch}
     if method == "none":
         net = net.to(memory_format=fmt)
         result["peak_rss_mb"] = peak_rss_mb()
@@ -114,17 +115,17 @@ def worker(variant: str, steps: int, batch: int) -> dict:
     counter = SavedBytes(list(net.parameters()))
     gen = torch.Generator().manual_seed(0)
     if method == "ff":
-        cfg = TrainConfig(model="ff_tiny", routine=routine).resolved(net.spec)
+        cfg = TrainConfig(model=model, routine=routine).resolved(net.spec)
         trainer = Trainer(net, cfg, torch.device("cpu"))
         if not channels_last:
             trainer.net.to(memory_format=torch.contiguous_format)
         step = lambda: trainer.train_step(x, y, gen)  # noqa: E731
     else:
-        model = BPNet(net).to(memory_format=fmt)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        bp_net = BPNet(net).to(memory_format=fmt)
+        opt = torch.optim.Adam(bp_net.parameters(), lr=1e-3)
 
         def step():
-            loss = nn.functional.cross_entropy(model(x), y)
+            loss = nn.functional.cross_entropy(bp_net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -181,12 +182,12 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
             "bp_train_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def measure_memory(steps: int, batch: int) -> dict:
+def measure_memory(model: str, steps: int, batch: int) -> dict:
     """Each variant in a fresh process (peak RSS is per process); FF/BP ratios."""
     rows = []
     for variant in VARIANTS:
-        out = subprocess.run([sys.executable, __file__, "--worker", variant, "--steps",
-                              str(steps), "--batch", str(batch)],
+        out = subprocess.run([sys.executable, __file__, "--worker", variant, "--model", model,
+                              "--steps", str(steps), "--batch", str(batch)],
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
@@ -211,6 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", choices=list(VARIANTS))
+    parser.add_argument("--model", default="ff_tiny", help="an improved-FF zoo model")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--dataset", help="train the BP twin on this dataset for --bp-epochs")
@@ -220,7 +222,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/ff_vs_bp.json")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.steps, args.batch)))
+        print(json.dumps(worker(args.worker, args.model, args.steps, args.batch)))
         return
     out = Path(args.out)
     report = json.loads(out.read_text()) if args.skip_memory and out.exists() else {}
@@ -229,7 +231,7 @@ def main() -> None:
     command = " ".join([Path(sys.executable).name, *sys.argv])
     if not args.skip_memory:
         report.update(command=command, machine=machine + ", 2 threads",
-                      **measure_memory(args.steps, args.batch))
+                      **measure_memory(args.model, args.steps, args.batch))
         print(json.dumps(report["ff_over_bp"], indent=2))
     if args.dataset and args.bp_epochs:
         report["bp_reference"] = {"command": command, "machine": machine,
