@@ -7,15 +7,14 @@ process by the benchmark: `python -m fftoolkit.runtime.probe THREADS RUNS`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import open_session
+from fftoolkit.runtime.child import report
 from fftoolkit.runtime.formats import default_backend, get_format
 
 PROBES = Path(__file__).with_name("probes")
@@ -40,17 +39,15 @@ def conv_rate(precision: str, threads: int, runs: int) -> dict[str, float]:
             f"probe_{precision}_gmacs": PROBE_MACS / (p50 * 1e-3) / 1e9}
 
 
+def measure(threads: int, runs: int) -> dict:
+    result = {"probe_macs": PROBE_MACS, "probe_threads": threads}
+    for precision in ("int8", "fp32"):
+        result.update(conv_rate(precision, threads, runs))
+    return result
+
+
 def main(argv: list[str]) -> int:
-    threads, runs = int(argv[0]), int(argv[1])
-    try:
-        result = {"probe_macs": PROBE_MACS, "probe_threads": threads}
-        for precision in ("int8", "fp32"):
-            result.update(conv_rate(precision, threads, runs))
-    except FFTKError as exc:
-        print(json.dumps({"failed": str(exc)}))
-        return 2
-    print(json.dumps(result))
-    return 0
+    return report(lambda: measure(int(argv[0]), int(argv[1])))
 
 
 if __name__ == "__main__":

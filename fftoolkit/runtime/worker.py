@@ -17,6 +17,7 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import BACKENDS, GRAPH_OPTIMIZATION
+from fftoolkit.runtime.child import report
 from fftoolkit.runtime.images import decode_image
 from fftoolkit.runtime.memory import peak_rss_mb
 from fftoolkit.runtime.predictor import error_percent, softmax
@@ -148,13 +149,7 @@ def _throughput(cfg: dict[str, Any], loaded: Loaded, pool: np.ndarray) -> dict[s
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    try:
-        result = bench_config(cfg)
-    except FFTKError as exc:
-        print(json.dumps({"failed": str(exc)}))
-        return 2
-    print(json.dumps(result))
-    return 0
+    return report(lambda: bench_config(cfg))
 
 
 if __name__ == "__main__":
