@@ -236,7 +236,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.model, args.steps, args.batch)))
         return
     out = Path(args.out)
-    report = json.loads(out.read_text()) if args.skip_memory and out.exists() else {}
+    report = json.loads(out.read_text()) if out.exists() else {}  # each part updates its keys
     machine = (f"{platform.processor() or platform.machine()}, {platform.platform()}, "
                f"torch {torch.__version__}")
     command = " ".join([Path(sys.executable).name, *sys.argv])
@@ -245,7 +245,8 @@ def main() -> None:
                       **measure_memory(args.model, args.steps, args.batch))
         print(json.dumps(report["ff_over_bp"], indent=2))
     if args.dataset and args.bp_epochs:
-        report["bp_reference"] = {"command": command, "machine": machine,
+        report["bp_reference"] = {"command": command,
+                                  "machine": f"{machine}, {torch.get_num_threads()} threads",
                                   **bp_reference_error(args.dataset, args.bp_epochs, args.batch)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
