@@ -2,7 +2,7 @@
 
 Trains every variant with `fftk train` (resuming a partial run, skipping a finished one), then
 writes the validation error of each variant after its last epoch, beside the full-length
-reference runs, to ablations.json and ablations.md:
+reference run, to ablations.json and ablations.md (per-epoch curves in ablations/):
 
     python benchmarks/ablations.py --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,9 @@ def main() -> None:
             print(f"{name}: {len(metrics)}/{args.epochs} epochs so far, left out", file=sys.stderr)
             continue
         rows.append(row(name, what, metrics, args.epochs, " ".join(train_command(name, args))))
+        curves = Path(args.out).with_suffix("")  # per-epoch curves kept beside the report
+        curves.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(args.runs) / name / "metrics.jsonl", curves / f"{name}.metrics.jsonl")
     reference = read_metrics(REFERENCE)
     if len(reference) >= args.epochs:
         rows.append(row("chunked-const", "chunked alternating updates, constant LR (epochs "
