@@ -19,26 +19,28 @@ _POSITIVE = 4  # bit 2 of the code: the window's max was > 0 (ReLU passes its gr
 class _ReLUMaxPool2x2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        best, index = F.max_pool2d(z, 2, return_indices=True)
+        best, index = F.max_pool2d(z, 2, return_indices=True)  # int64, freed on return
         width = z.shape[-1]
-        row, col = index // width, index % width
-        code = ((row % 2) * 2 + col % 2).to(torch.uint8)
+        if width & (width - 1) == 0:  # a power of two (the usual case): shift, do not divide
+            row_bit = (index >> (width.bit_length() - 1)) & 1
+        else:
+            row_bit = torch.div(index, width, rounding_mode="floor") & 1
+        col_bit = index & 1 if width % 2 == 0 else (index % width) & 1
+        code = (row_bit * 2 + col_bit).to(torch.uint8)
         code |= (best > 0).to(torch.uint8) * _POSITIVE
         ctx.save_for_backward(code)
-        ctx.in_shape = z.shape
-        ctx.channels_last = z.dim() == 4 and z.is_contiguous(memory_format=torch.channels_last)
+        ctx.in_hw = z.shape[-2:]
         return best.clamp_min_(0)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:  # noqa: D102
         (code,) = ctx.saved_tensors
-        fmt = torch.channels_last if ctx.channels_last else torch.contiguous_format
-        grad_in = grad_out.new_zeros(ctx.in_shape).contiguous(memory_format=fmt)
-        h, w = code.shape[-2] * 2, code.shape[-1] * 2
-        for cell in range(4):
-            i, j = divmod(cell, 2)
-            grad_in[..., i:h:2, j:w:2] = grad_out * (code == (cell | _POSITIVE))
-        return grad_in
+        (h, w), (h2, w2) = ctx.in_hw, code.shape[-2:]
+        # Rebuild the int64 flat indices max_pool2d would have kept, for this backward only.
+        corner = (2 * w * torch.arange(h2).view(-1, 1) + 2 * torch.arange(w2)).to(code.device)
+        offset = torch.tensor([0, 1, w, w + 1], device=code.device)[(code & 3).long()]
+        masked = grad_out * (code >= _POSITIVE)
+        return F.max_unpool2d(masked, corner + offset, 2, output_size=(h, w))
 
 
 def relu_max_pool2x2(z: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,16 @@ def test_values_and_gradients_equal_the_stock_ops(shape, channels_last):
         assert ours.grad.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_ties_send_the_gradient_to_the_first_maximum_like_the_stock_op():
+    torch.manual_seed(1)
+    base = torch.randint(-2, 3, (2, 4, 6, 6)).double()  # many equal values in each window
+    ours, stock = base.clone().requires_grad_(), base.clone().requires_grad_()
+    g = torch.randn(2, 4, 3, 3, dtype=torch.float64)
+    (relu_max_pool2x2(ours) * g).sum().backward()
+    (F.max_pool2d(torch.relu(stock), 2) * g).sum().backward()
+    assert torch.equal(ours.grad, stock.grad)
+
+
 def test_keeps_one_byte_per_output():
     z = torch.randn(8, 16, 32, 32, requires_grad=True)
     ours = saved_bytes(relu_max_pool2x2, z)
