@@ -191,10 +191,10 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
             "bp_train_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def measure_memory(model: str, steps: int, batch: int) -> dict:
+def measure_memory(model: str, variants: list[str], steps: int, batch: int) -> dict:
     """Each variant in a fresh process (peak RSS is per process); FF/BP ratios."""
     rows = []
-    for variant in VARIANTS:
+    for variant in variants:
         out = subprocess.run([sys.executable, __file__, "--worker", variant, "--model", model,
                               "--steps", str(steps), "--batch", str(batch)],
                              capture_output=True, text=True, check=True)
@@ -224,6 +224,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", choices=list(VARIANTS))
     parser.add_argument("--model", default="ff_tiny", help="an improved-FF zoo model")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset (baseline, ff-chunked, bp and their "
+                             "-stock-pool twins are needed for the ratios)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--dataset", help="train the BP twin on this dataset for --bp-epochs")
@@ -242,7 +245,8 @@ def main() -> None:
     command = " ".join([Path(sys.executable).name, *sys.argv])
     if not args.skip_memory:
         report.update(command=command, machine=machine + ", 2 threads",
-                      **measure_memory(args.model, args.steps, args.batch))
+                      **measure_memory(args.model, args.variants.split(","), args.steps,
+                                       args.batch))
         print(json.dumps(report["ff_over_bp"], indent=2))
     if args.dataset and args.bp_epochs:
         report["bp_reference"] = {"command": command,
