@@ -5,6 +5,8 @@ trained the checkpoint rebuilt from the arguments stored inside it.
 
     python benchmarks/training_results.py NAME=CHECKPOINT@DATASET:SPLIT ...
     e.g. mnist_mlp=runs/mnist_mlp/last.pt@../shared/data/mnist:test
+
+Rows already in benchmarks/results/training.json for other names are kept.
 """
 
 from __future__ import annotations
@@ -55,15 +57,17 @@ def row(name: str, checkpoint: str, dataset: str, split: str) -> dict:
 
 
 def main() -> None:
-    rows = []
+    out = Path("benchmarks/results/training.json")
+    # Rows of runs not named on this command line are kept: one run can be added at a time.
+    by_name = {r["name"]: r for r in json.loads(out.read_text())["rows"]} if out.exists() else {}
     for arg in sys.argv[1:]:
         name, rest = arg.split("=", 1)
         checkpoint, rest = rest.split("@", 1)
         dataset, split = rest.rsplit(":", 1)
-        rows.append(row(name, checkpoint, dataset, split))
-        print(rows[-1], file=sys.stderr)
+        by_name[name] = row(name, checkpoint, dataset, split)
+        print(by_name[name], file=sys.stderr)
+    rows = list(by_name.values())
     report = {"machine": machine(), "rows": rows}
-    out = Path("benchmarks/results/training.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     lines = ["| run | split | images | one-pass error % | multi-pass error % | epochs | "
