@@ -1,4 +1,4 @@
-"""ReLU -> MaxPool(2) whose backward keeps one byte per output instead of 28.
+"""ReLU -> MaxPool(2) whose backward keeps one byte per output instead of 24.
 
 Stock autograd keeps, for `max_pool2d(relu(z), 2)`, the ReLU output in float32 (4 values per
 pooled output, 16 bytes) and int64 argmax indices (8 bytes per output) alive until backward.
