@@ -5,7 +5,7 @@ pooled output, 16 bytes) and int64 argmax indices (8 bytes per output) alive unt
 Block 0 of a 32x32 network holds most of FF training's activation memory this way. Max and
 ReLU commute, so the gradient only needs, per output, which of the 4 window cells won (2 bits)
 and whether the winner was positive (1 bit): one uint8. Forward and gradients are the stock
-ops' exactly (ties between equal window values aside, where any winner is a valid subgradient).
+ops' exactly, ties included (the first maximum in the window wins, as in max_pool2d).
 """
 
 from __future__ import annotations
