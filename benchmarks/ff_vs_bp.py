@@ -158,6 +158,7 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
 
     from fftoolkit.data import channel_stats, load_dataset
     from fftoolkit.train.augment import random_crop_flip, to_float
+    from fftoolkit.train.evaluate import error_rates
 
     torch.manual_seed(0)
     train_ds, val_ds = load_dataset(dataset, "train"), load_dataset(dataset, "val")
@@ -165,7 +166,6 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
     model = BPNet(ImprovedFFNet(load_spec("ff_tiny"))).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     images, labels = torch.from_numpy(train_ds.images), torch.from_numpy(train_ds.labels)
-    val_images = torch.from_numpy(val_ds.images)
     gen = torch.Generator().manual_seed(0)
     curve, t0 = [], time.perf_counter()
     for epoch in range(epochs):
@@ -179,11 +179,9 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        model.eval()
-        with torch.no_grad():
-            pred = torch.cat([model(to_float(val_images[s:s + 500], mean, std)).argmax(1)
-                              for s in range(0, len(val_images), 500)])
-        curve.append(round(100 * float((pred.numpy() != val_ds.labels).mean()), 2))
+        # BPNet's prediction is its network's one-pass head: fftk's own evaluator measures it
+        one_pass_error, _ = error_rates(model.net, val_ds.images, val_ds.labels, mean, std)
+        curve.append(round(one_pass_error, 2))
         print(f"BP epoch {epoch + 1}: val error {curve[-1]:.2f} %", file=sys.stderr)
     return {"dataset": dataset, "split": "val", "n": len(val_ds.labels), "bp_epochs": epochs,
             "optimizer": f"Adam lr 1e-3 constant, batch {batch}, crop+flip",
@@ -200,10 +198,11 @@ def measure_memory(model: str, variants: list[str], steps: int, batch: int) -> d
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
-    base = rows[0]["peak_rss_mb"]
-    for r in rows[1:]:
-        r["peak_rss_over_baseline_mb"] = round(r["peak_rss_mb"] - base, 1)
     by = {r["variant"]: r for r in rows}
+    base = by["baseline"]["peak_rss_mb"]
+    for r in rows:
+        if r["method"] != "none":
+            r["peak_rss_over_baseline_mb"] = round(r["peak_rss_mb"] - base, 1)
 
     def ratios(ff: dict, bp: dict) -> dict:
         return {
