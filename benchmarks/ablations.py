@@ -110,13 +110,13 @@ def main() -> None:
     for name in args.only or VARIANTS:
         train(name, args)
     rows = []
+    curves = Path(args.out).with_suffix("")  # per-epoch curves kept beside the report
     for name, (what, _) in VARIANTS.items():
         metrics = read_metrics(Path(args.runs) / name / "metrics.jsonl")
         if len(metrics) < args.epochs:
             print(f"{name}: {len(metrics)}/{args.epochs} epochs so far, left out", file=sys.stderr)
             continue
         rows.append(row(name, what, metrics, args.epochs, " ".join(train_command(name, args))))
-        curves = Path(args.out).with_suffix("")  # per-epoch curves kept beside the report
         curves.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(args.runs) / name / "metrics.jsonl", curves / f"{name}.metrics.jsonl")
     reference = read_metrics(REFERENCE)
