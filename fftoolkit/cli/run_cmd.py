@@ -14,13 +14,14 @@ from typing import Any
 
 import click
 
+from fftoolkit.cli.options import expect_sha256
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import BACKENDS
 from fftoolkit.runtime.bench import BenchOptions, BenchReport, run_bench
 from fftoolkit.runtime.demo_set import load_demo_set
 from fftoolkit.runtime.formats import DEMO_FORMATS, FORMATS, PRECISIONS
 from fftoolkit.runtime.images import Inputs, load_inputs
-from fftoolkit.runtime.manifest import load_manifest
+from fftoolkit.runtime.manifest import load_manifest, manifest_sha256
 from fftoolkit.runtime.predictor import INFERENCE
 from fftoolkit.runtime.runner import classify, open_bundle
 
@@ -92,9 +93,10 @@ def _progress(total: int, desc: str) -> Any:
 @_input_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line, no per-image lines.")
+@expect_sha256
 def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset: str | None,
         split: str, limit: int | None, threads: int, inference: str, per_block: bool,
-        as_json: bool, quiet: bool) -> None:
+        as_json: bool, quiet: bool, expect_sha256: str | None) -> None:
     """Classify images with an exported BUNDLE (no torch needed).
 
     INPUT is an image file, a folder (class sub-folders give labels and accuracy), or a
@@ -106,10 +108,10 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
       fftk run bundles/tiny --dataset cifar10 --split val --limit 1000 --backend onnxruntime
       fftk run bundles/tiny images/ --precision fp32 --per-block --json
     """
-    manifest = load_manifest(bundle)
+    manifest = load_manifest(bundle, expect_sha256)
     inputs, _ = _inputs(input, dataset, split, limit, manifest.classes, default_demo=False)
     loaded = open_bundle(bundle, backend=backend, precision=precision, threads=threads,
-                         per_block=per_block)
+                         per_block=per_block, expect_sha256=manifest_sha256(bundle))
     bar = _progress(len(inputs), "classifying")
     result = classify(loaded, inputs, inference, progress=bar.update if bar else None)
     if bar:
@@ -150,10 +152,11 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
               help="Time a large int8 3x3 conv to report the fraction of the CPU's rate.")
 @click.option("--plot/--no-plot", default=True, show_default=True,
               help="Write a PNG of the latency distributions (needs the plot extra).")
+@expect_sha256
 def bench(bundle: Path, input: Path | None, formats: str, dataset: str | None, split: str,
           limit: int | None, threads: int, inference: str, per_block: bool, runs: int,
           warmup: int, batch: int, repeat: int, log_dir: Path, probe: bool,
-          plot: bool) -> None:
+          plot: bool, expect_sha256: str | None) -> None:
     """Benchmark a BUNDLE across formats: latency, throughput, memory, size, accuracy.
 
     Each format runs in a fresh process. Without INPUT or --dataset, the bundled demo set
@@ -165,12 +168,12 @@ def bench(bundle: Path, input: Path | None, formats: str, dataset: str | None, s
       fftk bench bundles/tiny --formats torch-fp32,onnx-fp32,onnx-int8,tflite-int8 --repeat 5
       fftk bench bundles/tiny --dataset cifar10 --split val --threads 4 --log-dir logs/pi5
     """
-    manifest = load_manifest(bundle)
+    manifest = load_manifest(bundle, expect_sha256)
     inputs, label = _inputs(input, dataset, split, limit, manifest.classes, default_demo=True)
     names = [f.strip() for f in formats.split(",") if f.strip()]
     opts = BenchOptions(formats=names, threads=threads, runs=runs, warmup=warmup, batch=batch,
                         inference=inference, per_block=per_block, repeat=repeat, probe=probe,
-                        log_dir=log_dir, dataset=label)
+                        log_dir=log_dir, dataset=label, expect_sha256=manifest_sha256(bundle))
     report = run_bench(bundle, inputs, opts,
                        progress=lambda what: click.echo(f"benchmarking {what} ...", err=True))
     print_report(report, plot)

@@ -10,7 +10,7 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.graph import BOTH, GraphInfo, Need, Outputs
-from fftoolkit.runtime.manifest import Manifest, verify_file
+from fftoolkit.runtime.manifest import Manifest, read_file
 
 
 def open_reference(bundle: Path, manifest: Manifest, threads: int) -> TorchGraph:
@@ -23,28 +23,36 @@ def open_reference(bundle: Path, manifest: Manifest, threads: int) -> TorchGraph
     if manifest.reference is None:
         raise FFTKError(f"{bundle}: the bundle has no reference weights (torch-fp32); "
                         "re-export it to include them")
-    path = verify_file(bundle, manifest.reference)
+    path = bundle / manifest.reference.file
+    data = read_file(bundle, manifest.reference)
     torch.set_num_threads(threads)
-    net, normalization = _load(path, manifest)
+    net, normalization = _load(path, data, manifest)
     return TorchGraph(net, manifest, GraphInfo(
         layout="NCHW", normalization=normalization, batch=None, runtime="torch",
         version=torch.__version__.split("+")[0], files=[path], artifact="reference"))
 
 
-def _load(path: Path, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
-    from safetensors import SafetensorError, safe_open
+def _load(path: Path, data: bytes, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
+    """The network from checked safetensors bytes (header metadata: spec, normalization)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
 
     from fftoolkit.models.nets import build_network
     from fftoolkit.models.spec import spec_from_dict
 
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as exc:
+        state = load_tensors(data)
+        size = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + size]).get("__metadata__") or {}
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise ValueError("metadata is not a map of strings")
+        if "spec" in meta:
+            meta["spec"] = json.loads(meta["spec"])
+        if "normalization" in meta:
+            meta["normalization"] = json.loads(meta["normalization"])
+    except (SafetensorError, ValueError, AttributeError) as exc:
         raise FFTKError(f"{path}: not a readable safetensors file ({exc})") from None
-    spec = spec_from_dict(json.loads(meta["spec"]) if "spec" in meta else manifest.spec,
-                          source=str(path))
+    spec = spec_from_dict(meta.get("spec", manifest.spec), source=str(path))
     net = build_network(spec)
     try:
         net.load_state_dict(state)
@@ -53,8 +61,8 @@ def _load(path: Path, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
                         f"({str(exc).splitlines()[0]})") from None
     # The exported graphs may fold block 0's BatchNorm into the input normalisation; the
     # reference keeps the BN, so it needs the training normalisation.
-    norm = json.loads(meta["normalization"]) if "normalization" in meta else (
-        manifest.extra.get("reference_normalization", manifest.normalization))
+    norm = meta.get("normalization") or manifest.extra.get("reference_normalization",
+                                                           manifest.normalization)
     return net.eval(), norm
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.onnx_scan import MalformedProto, uses_external_data
 
 # Same optimisation policy for every format: each runtime's full graph optimisations
 # (ONNX Runtime ORT_ENABLE_ALL; LiteRT's built-in ops with its default XNNPACK delegate).
@@ -91,15 +92,16 @@ class Session:
 class OnnxRuntimeSession(Session):
     """ONNX Runtime on the CPU, `threads` intra-op threads, full graph optimisations."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, data: bytes, threads: int):
         ort = require("onnxruntime")
+        _refuse_external_data(path, data)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             raise FFTKError(f"{path}: onnxruntime cannot load this model "
                             f"({_first_line(exc)})") from None
@@ -124,13 +126,13 @@ class LiteRTSession(Session):
 
     backend = "litert"
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, data: bytes, threads: int):
         module = require(self.backend)
         self.runtime = self.backend
         self.version = _package_version(module)
         self.path = path
         with _quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate ..."
-            self.interp = self._open(module, path, threads)
+            self.interp = self._open(module, path, data, threads)
             try:
                 self.interp.allocate_tensors()
             except RuntimeError as exc:
@@ -144,9 +146,9 @@ class LiteRTSession(Session):
         self.output_dtypes = [np.dtype(d["dtype"]).name for d in self.outs]
         self.input_shapes = [tuple(int(v) for v in d["shape"]) for d in self.ins]
 
-    def _open(self, module: ModuleType, path: Path, threads: int) -> Any:
+    def _open(self, module: ModuleType, path: Path, data: bytes, threads: int) -> Any:
         try:
-            return module.Interpreter(model_path=str(path), num_threads=threads)
+            return module.Interpreter(model_content=data, num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise FFTKError(f"{path}: {self.backend} cannot load this model "
                             f"({_first_line(exc)})") from None
@@ -176,7 +178,7 @@ class EdgeTPUSession(LiteRTSession):
     def library() -> str:
         return EDGETPU_LIBRARY.get(sys.platform, EDGETPU_LIBRARY["linux"])
 
-    def _open(self, module: ModuleType, path: Path, threads: int) -> Any:
+    def _open(self, module: ModuleType, path: Path, data: bytes, threads: int) -> Any:
         lib = self.library()
         delegate = None
         # A failed load_delegate leaves a half-built Delegate whose __del__ prints a traceback;
@@ -194,7 +196,7 @@ class EdgeTPUSession(LiteRTSession):
                             f"Edge TPU attached?): {BACKENDS['edgetpu'].install}")
         self.delegate = f"edgetpu ({lib})"
         try:
-            return module.Interpreter(model_path=str(path), num_threads=threads,
+            return module.Interpreter(model_content=data, num_threads=threads,
                                       experimental_delegates=[delegate])
         except (ValueError, RuntimeError) as exc:
             raise FFTKError(f"{path}: the Edge TPU cannot run this model "
@@ -209,12 +211,29 @@ SESSIONS: dict[str, type[Session]] = {
 }
 
 
-def open_session(backend: str, path: Path, threads: int) -> Session:
-    """Load one model file with the named backend."""
+def open_session(backend: str, path: Path, threads: int, data: bytes | None = None) -> Session:
+    """Load one model with the named backend: from `data` (bytes already checked against the
+    manifest, so what was verified is what runs) or, for fftk's own files, from `path`."""
     backend_info(backend)
     if backend not in SESSIONS:
         raise FFTKError(f"backend '{backend}' runs the source network, not model files")
-    return SESSIONS[backend](path, threads)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise FFTKError(f"{path}: cannot read ({exc.strerror})") from None
+    return SESSIONS[backend](path, data, threads)
+
+
+def _refuse_external_data(path: Path, data: bytes) -> None:
+    """A bundle's ONNX model must hold all its tensors (see onnx_scan)."""
+    try:
+        external = uses_external_data(data)
+    except MalformedProto as exc:
+        raise FFTKError(f"{path}: not an ONNX model ({exc})") from None
+    if external:
+        raise FFTKError(f"{path}: the model keeps tensors in external data files; fftk refuses "
+                        "them (a bundle's models must be self-contained; re-export it)")
 
 
 @contextmanager

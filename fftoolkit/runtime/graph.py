@@ -18,7 +18,7 @@ import numpy as np
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import Session, open_session
 from fftoolkit.runtime.formats import Format, find_artifact
-from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, verify_file
+from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, read_file
 from fftoolkit.runtime.quant import dequantize, quantize
 from fftoolkit.runtime.scores import block_goodness, fused_goodness
 
@@ -131,7 +131,7 @@ class BlockGraph:
 
 def open_graph(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads: int,
                per_block: bool = False, batch: int | None = None) -> Any:
-    """Verify the files (sha256) and load them with `backend`; returns a Graph."""
+    """Load the files with `backend`, each from bytes checked against its sha256; a Graph."""
     if fmt.family == "torch":
         if per_block:
             raise FFTKError("--per-block needs an exported format (onnx/tflite), not torch-fp32")
@@ -140,8 +140,9 @@ def open_graph(bundle: Path, manifest: Manifest, fmt: Format, backend: str, thre
     key, artifact = find_artifact(manifest, fmt, str(bundle), batch)
 
     def load(entry: ModelFile) -> ModelRunner:
-        path = verify_file(bundle, entry)
-        return ModelRunner(open_session(backend, path, threads), entry, path)
+        data = read_file(bundle, entry)
+        path = bundle / entry.file
+        return ModelRunner(open_session(backend, path, threads, data), entry, path)
 
     if per_block:
         if not artifact.blocks or artifact.head is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fftoolkit.atomic import atomic_path
 from fftoolkit.errors import FFTKError
+from fftoolkit.untrusted import check_name
 
 FIELDS = (
     "timestamp", "model", "format", "backend", "precision", "inference", "threads", "per_block",
@@ -33,10 +34,13 @@ CSV_NAME = "bench.csv"
 
 
 def write_json(log_dir: Path, record: dict[str, Any]) -> Path:
-    """`<log-dir>/<timestamp>-<model>-<format>[-<repeat>].json`."""
+    """`<log-dir>/<timestamp>-<model>-<format>[-<repeat>].json`; the names come from a bundle,
+    so they are checked to be plain names (the file stays in `log_dir`)."""
     stamp = record["timestamp"].replace(":", "").replace("-", "")
-    suffix = f"-r{record['repeat']}" if record.get("repeat") else ""
-    path = log_dir / f"{stamp}-{record['model']}-{record['format']}{suffix}.json"
+    suffix = f"-r{int(record['repeat'])}" if record.get("repeat") else ""
+    model = check_name(record["model"], "model name", log_dir)
+    fmt = check_name(record["format"], "format", log_dir)
+    path = log_dir / f"{stamp}-{model}-{fmt}{suffix}.json"
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
     return path

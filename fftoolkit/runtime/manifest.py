@@ -12,20 +12,42 @@ Layout of a bundle directory:
     overlay.npy                                              (original FF, fourier overlays only)
 
 Artifact keys are "<format>-<precision>" with a "-b<N>" suffix for a fixed batch N > 1.
+
+A bundle is untrusted input (users download and pass them around): `load_manifest` checks the
+whole document against this schema once, naming the first bad field, and every file it lists
+is a plain name inside the bundle with a sha256 that is checked before the file is read
+(`read_file`). Format 2 added the sha256 of `overlay.npy`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.schema import bad_field, from_json, typed
+from fftoolkit.untrusted import (
+    check_name,
+    check_sha256,
+    inside,
+    read_verified,
+    refuse_symlinks,
+    sha256_file,
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 16 << 20  # a real manifest is a few kB
+ARTIFACT_KEY = re.compile(r"(onnx|tflite|edgetpu)-(fp32|int8)(-b[1-9][0-9]{0,3})?")
+LAYOUTS = ("NCHW", "NHWC")
+DTYPES = ("float32", "int8", "uint8")
+GOODNESS_MODES = ("in-graph", "from-features")
+ALGORITHMS = ("improved", "original")
+MAX_DIM = 1 << 16  # any one tensor dimension or input side
+MAX_CLASSES = 10_000
 
 
 @dataclass
@@ -78,7 +100,8 @@ class Manifest:
     head_blocks: list[int]  # blocks whose flattened outputs feed the one-pass head
     # How multi-pass works: {"kind": "channel-groups", "groups": J} (improved: one pass, argmax
     # of G) or {"kind": "label-overlay", "overlay": "first-pixels"|"fourier", "num_classes": J,
-    # "goodness": "mean"|"sum", "patterns": "overlay.npy"|None} (original: J overlaid passes).
+    # "goodness": "mean"|"sum", "patterns": {"file": "overlay.npy", "sha256": ...} | None}
+    # (original: J overlaid passes).
     multi_pass: dict[str, Any]
     artifacts: dict[str, Artifact]
     source_checkpoint_sha256: str
@@ -96,55 +119,197 @@ class Manifest:
         return path
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def load_manifest(bundle_dir: str | Path, expect_sha256: str | None = None) -> Manifest:
+    """Read `manifest.json` and check all of it; the first problem is a one-line error.
 
-
-def _model_file(d: dict[str, Any]) -> ModelFile:
-    return ModelFile(d["file"], d["sha256"], [TensorInfo(**t) for t in d["inputs"]],
-                     [TensorInfo(**t) for t in d["outputs"]])
-
-
-def _artifact(d: dict[str, Any]) -> Artifact:
-    return Artifact(
-        format=d["format"], precision=d["precision"], layout=d["layout"], batch=d["batch"],
-        fused=_model_file(d["fused"]), blocks=[_model_file(b) for b in d.get("blocks", [])],
-        head=_model_file(d["head"]) if d.get("head") else None,
-        goodness=d.get("goodness", "in-graph"),
-    )
-
-
-def load_manifest(bundle_dir: str | Path) -> Manifest:
-    """Read and check `manifest.json`; a missing key or bad JSON is a one-line `FFTKError`."""
-    path = Path(bundle_dir) / MANIFEST_NAME
-    if not path.is_file():
+    `expect_sha256` pins the manifest a user received (and through its hashes, every file).
+    A bundle that holds a symlink anywhere is refused, naming the link.
+    """
+    bundle_dir = Path(bundle_dir)
+    path = bundle_dir / MANIFEST_NAME
+    if not bundle_dir.is_dir() or not path.exists():
         raise FFTKError(f"{path}: no manifest (is {bundle_dir} an fftk bundle?)")
+    refuse_symlinks(bundle_dir, "bundle")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise FFTKError(f"{path}: {path.stat().st_size} bytes is too large for a manifest")
+    data = read_verified(bundle_dir, MANIFEST_NAME, _expected(path, expect_sha256), path)
     try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise FFTKError(f"{path}: not valid JSON ({exc})") from None
-    try:
-        if raw["format_version"] != FORMAT_VERSION:
-            raise FFTKError(f"{path}: bundle format {raw['format_version']} is not supported "
-                            f"(this fftk reads format {FORMAT_VERSION})")
-        raw["artifacts"] = {k: _artifact(v) for k, v in raw["artifacts"].items()}
-        raw["reference"] = _model_file(raw["reference"]) if raw.get("reference") else None
-        return Manifest(**raw)
-    except KeyError as exc:
-        raise FFTKError(f"{path}: missing key {exc}") from None
-    except TypeError as exc:
-        raise FFTKError(f"{path}: malformed manifest ({exc})") from None
+    if not isinstance(raw, dict):
+        raise FFTKError(f"{path}: the manifest must be a JSON object")
+    _check_version(raw.get("format_version"), path)
+    manifest = from_json(Manifest, raw, path)
+    _check_values(manifest, path)
+    return manifest
+
+
+def manifest_sha256(bundle_dir: str | Path) -> str:
+    """The sha256 of a bundle's manifest.json: what `--expect-sha256` compares against."""
+    return sha256_file(Path(bundle_dir) / MANIFEST_NAME)
+
+
+def read_file(bundle_dir: str | Path, entry: ModelFile) -> bytes:
+    """The bytes of a listed file, after checking it is a regular file with the listed sha256."""
+    return read_verified(bundle_dir, entry.file, entry.sha256, Path(bundle_dir) / MANIFEST_NAME)
 
 
 def verify_file(bundle_dir: str | Path, entry: ModelFile) -> Path:
-    """The file exists and its sha256 matches the manifest; returns its path."""
-    path = Path(bundle_dir) / entry.file
-    if not path.is_file():
-        raise FFTKError(f"{path}: listed in the manifest but missing from the bundle")
-    if sha256_file(path) != entry.sha256:
-        raise FFTKError(f"{path}: sha256 does not match the manifest (file changed or damaged)")
-    return path
+    """The listed file exists, is a regular file inside the bundle and matches its sha256."""
+    read_file(bundle_dir, entry)
+    return Path(bundle_dir) / entry.file
+
+
+def listed_files(manifest: Manifest) -> dict[str, str]:
+    """Every file the manifest lists, name -> sha256 (the bundle's whole content)."""
+    entries = [entry for art in manifest.artifacts.values()
+               for entry in [art.fused, *art.blocks, *([art.head] if art.head else [])]]
+    if manifest.reference is not None:
+        entries.append(manifest.reference)
+    files = {e.file: e.sha256 for e in entries}
+    patterns = manifest.multi_pass.get("patterns")
+    if patterns:
+        files[patterns["file"]] = patterns["sha256"]
+    return files
+
+
+def _expected(path: Path, expect_sha256: str | None) -> str:
+    """The sha256 the manifest must have: the pinned one, else whatever it is."""
+    if expect_sha256 is None:
+        return sha256_file(path)
+    expect = expect_sha256.strip().lower()
+    check_sha256(expect, "--expect-sha256", "command line")
+    actual = sha256_file(path)
+    if actual != expect:
+        raise FFTKError(f"{path}: sha256 is {actual}, not the expected {expect} (the bundle is "
+                        "not the one you pinned; get it again from its source)")
+    return actual
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_version(version: Any, path: Path) -> None:
+    if version == FORMAT_VERSION:
+        return
+    if isinstance(version, int) and not isinstance(version, bool) and version < FORMAT_VERSION:
+        raise FFTKError(f"{path}: bundle format {version} is older than the format this fftk "
+                        f"reads ({FORMAT_VERSION}); re-export it: fftk export CHECKPOINT ...")
+    raise FFTKError(f"{path}: bundle format {version!r} is not supported (this fftk reads "
+                    f"format {FORMAT_VERSION}; a newer fftk may read it)")
+
+
+def _check_values(m: Manifest, path: Path) -> None:
+    """What the types cannot say: names, digests, enumerations, sizes, agreement of counts."""
+    check_name(m.model_name, "model_name", path)
+    _one_of(m.algorithm, ALGORITHMS, "algorithm", path)
+    if not m.classes or len(m.classes) > MAX_CLASSES:
+        raise bad_field(path, "classes", f"1 to {MAX_CLASSES} names", m.classes)
+    for i, name in enumerate(m.classes):
+        if not name or len(name) > 100 or not name.isprintable():
+            raise bad_field(path, f"classes[{i}]", "a printable name of 1-100 characters", name)
+    if len(m.input_shape) != 3 or not all(0 < d <= MAX_DIM for d in m.input_shape):
+        raise bad_field(path, "input_shape", f"[C, H, W] with sides 1-{MAX_DIM}", m.input_shape)
+    _check_normalization(m.normalization, m.input_shape[0], "normalization", path)
+    for key in ("goodness_blocks", "head_blocks"):
+        if not all(0 <= b < 1024 for b in getattr(m, key)):
+            raise bad_field(path, key, "block indices 0-1023", getattr(m, key))
+    _check_multi_pass(m.multi_pass, len(m.classes), path)
+    check_sha256(m.source_checkpoint_sha256, "field 'source_checkpoint_sha256'", path)
+    for key, art in m.artifacts.items():
+        _check_artifact(key, art, path)
+    if m.reference is not None:
+        _check_model_file(m.reference, "reference", path)
+    _check_extra(m.extra, m.input_shape[0], path)
+
+
+def _check_extra(extra: dict[str, Any], channels: int, path: Path) -> None:
+    """The optional facts the runtime reads from `extra`."""
+    macs = extra.get("macs_per_image")
+    if macs is not None and (not isinstance(macs, int) or isinstance(macs, bool) or macs < 0):
+        raise bad_field(path, "extra.macs_per_image", "a non-negative integer", macs)
+    norm = extra.get("reference_normalization")
+    if norm is not None:
+        norm = typed(dict[str, list[float]], norm, "extra.reference_normalization", path)
+        _check_normalization(norm, channels, "extra.reference_normalization", path)
+
+
+def _check_normalization(norm: dict[str, list[float]], channels: int, where: str,
+                         path: Path) -> None:
+    if set(norm) != {"mean", "std"}:
+        raise bad_field(path, where, "an object with 'mean' and 'std'", sorted(norm))
+    for key in ("mean", "std"):
+        if len(norm[key]) not in (1, channels):
+            raise bad_field(path, f"{where}.{key}", f"1 or {channels} numbers", norm[key])
+    if not all(s > 0 for s in norm["std"]):
+        raise bad_field(path, f"{where}.std", "positive numbers", norm["std"])
+
+
+def _check_multi_pass(mp: dict[str, Any], num_classes: int, path: Path) -> None:
+    kind = _one_of(mp.get("kind"), ("channel-groups", "label-overlay"), "multi_pass.kind", path)
+    count_key = "groups" if kind == "channel-groups" else "num_classes"
+    if mp.get(count_key) != num_classes or isinstance(mp.get(count_key), bool):
+        raise bad_field(path, f"multi_pass.{count_key}", f"{num_classes} (the number of classes)",
+                   mp.get(count_key))
+    if kind == "channel-groups":
+        return
+    overlay = _one_of(mp.get("overlay"), ("first-pixels", "fourier"), "multi_pass.overlay", path)
+    _one_of(mp.get("goodness"), ("mean", "sum"), "multi_pass.goodness", path)
+    patterns = mp.get("patterns")
+    if overlay == "first-pixels" and patterns is None:
+        return
+    if not isinstance(patterns, dict) or set(patterns) != {"file", "sha256"}:
+        raise bad_field(path, "multi_pass.patterns", "an object with 'file' and 'sha256'", patterns)
+    inside(path.parent, patterns["file"], "multi_pass.patterns.file", path)
+    check_sha256(patterns["sha256"], "field 'multi_pass.patterns.sha256'", path)
+
+
+def _check_artifact(key: str, art: Artifact, path: Path) -> None:
+    where = f"artifacts.{key}"
+    match = ARTIFACT_KEY.fullmatch(key)
+    if not match:
+        raise FFTKError(f"{path}: artifact key {key!r} is not <onnx|tflite|edgetpu>-"
+                            "<fp32|int8>[-b<N>]")
+    if (art.format, art.precision) != match.group(1, 2):
+        raise bad_field(path, f"{where}.format/precision", f"{match.group(1)}/{match.group(2)}",
+                   f"{art.format}/{art.precision}")
+    _one_of(art.layout, LAYOUTS, f"{where}.layout", path)
+    _one_of(art.goodness, GOODNESS_MODES, f"{where}.goodness", path)
+    if art.batch is not None and not 0 < art.batch <= MAX_DIM:
+        raise bad_field(path, f"{where}.batch", f"null or 1-{MAX_DIM}", art.batch)
+    _check_model_file(art.fused, f"{where}.fused", path)
+    for i, block in enumerate(art.blocks):
+        _check_model_file(block, f"{where}.blocks[{i}]", path)
+    if art.head is not None:
+        _check_model_file(art.head, f"{where}.head", path)
+
+
+def _check_model_file(entry: ModelFile, where: str, path: Path) -> None:
+    inside(path.parent, entry.file, f"field '{where}.file'", path)
+    check_sha256(entry.sha256, f"field '{where}.sha256'", path)
+    for kind in ("inputs", "outputs"):
+        for i, t in enumerate(getattr(entry, kind)):
+            here = f"{where}.{kind}[{i}]"
+            _one_of(t.dtype, DTYPES, f"{here}.dtype", path)
+            if not all(d is None or 0 < d <= MAX_DIM for d in t.shape) or len(t.shape) > 8:
+                raise bad_field(path, f"{here}.shape", f"up to 8 sides of 1-{MAX_DIM} or null",
+                           t.shape)
+            if t.quant is not None:
+                _check_quant(t.quant, f"{here}.quant", path)
+
+
+def _check_quant(quant: dict[str, float], where: str, path: Path) -> None:
+    if set(quant) != {"scale", "zero_point"}:
+        raise bad_field(path, where, "an object with 'scale' and 'zero_point'", sorted(quant))
+    if not quant["scale"] > 0:
+        raise bad_field(path, f"{where}.scale", "a positive number", quant["scale"])
+    if quant["zero_point"] != int(quant["zero_point"]) or abs(quant["zero_point"]) > 255:
+        raise bad_field(path, f"{where}.zero_point", "an integer in -255..255", quant["zero_point"])
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], where: str, path: Path) -> str:
+    if value not in allowed or not isinstance(value, str):
+        raise bad_field(path, where, "one of " + ", ".join(allowed), value)
+    return value

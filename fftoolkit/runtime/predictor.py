@@ -10,6 +10,7 @@ overlays here, so one-pass costs one pass and multi-pass J.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import numpy as np
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime import overlay
 from fftoolkit.runtime.graph import BOTH, Need, Outputs
-from fftoolkit.runtime.manifest import Manifest
+from fftoolkit.runtime.manifest import MANIFEST_NAME, Manifest
+from fftoolkit.untrusted import read_verified
 
 INFERENCE = ("one-pass", "multi-pass")
 
@@ -88,11 +90,18 @@ def error_percent(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _patterns(bundle: Path, manifest: Manifest) -> np.ndarray | None:
-    name = manifest.multi_pass.get("patterns")
-    if not name:
+    """The fourier overlay patterns (J, H, W), read from bytes checked against their sha256."""
+    listed = manifest.multi_pass.get("patterns")
+    if not listed:
         return None
-    path = bundle / name
+    path = bundle / listed["file"]
+    data = read_verified(bundle, listed["file"], listed["sha256"], bundle / MANIFEST_NAME)
     try:
-        return np.load(path, allow_pickle=False).astype(np.float32)
+        patterns = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise FFTKError(f"{path}: cannot read the overlay patterns ({exc})") from None
+    want = (len(manifest.classes), *manifest.input_shape[1:])
+    if patterns.shape != want or patterns.dtype.kind != "f":
+        raise FFTKError(f"{path}: overlay patterns are {patterns.dtype} {patterns.shape}, "
+                        f"expected float {want}")
+    return patterns.astype(np.float32)

@@ -30,10 +30,13 @@ class Loaded:
 
 def open_bundle(bundle: str | Path, backend: str = "auto", precision: str = "int8",
                 fmt: str | None = None, threads: int = 1, per_block: bool = False,
-                batch: int | None = None) -> Loaded:
-    """Read the manifest, pick the format (from `fmt`, or backend + precision), load the model."""
+                batch: int | None = None, expect_sha256: str | None = None) -> Loaded:
+    """Read the manifest, pick the format (from `fmt`, or backend + precision), load the model.
+
+    `expect_sha256` pins the manifest (the CLI's --expect-sha256, or the one the bench parent
+    checked, so every worker process runs the same bundle)."""
     bundle = Path(bundle)
-    manifest = load_manifest(bundle)
+    manifest = load_manifest(bundle, expect_sha256)
     if fmt is not None:
         chosen = get_format(fmt)
         backend = chosen.backend if backend == "auto" else backend

@@ -44,7 +44,8 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out["import_ms"] = _ms(t0)
     t0 = time.perf_counter_ns()
     loaded = open_bundle(cfg["bundle"], backend=backend, fmt=cfg["format"],
-                         threads=cfg["threads"], per_block=cfg["per_block"])
+                         threads=cfg["threads"], per_block=cfg["per_block"],
+                         expect_sha256=cfg["bundle_sha256"])
     out["init_ms"] = _ms(t0)
     info = loaded.graph.info
     out.update(format=cfg["format"], backend=backend, precision=loaded.fmt.precision,

@@ -138,10 +138,11 @@ def test_sha256_mismatch_is_an_error(bundle_copy: Path, tmp_path: Path) -> None:
     _one_line_error(proc, "model.int8.tflite", "sha256 does not match")
 
 
-@pytest.mark.parametrize("fmt,file,backend", [("tflite-int8", "model.int8.tflite", "litert"),
-                                              ("onnx-fp32", "model.onnx", "onnxruntime")])
+@pytest.mark.parametrize("fmt,file,backend,says", [
+    ("tflite-int8", "model.int8.tflite", "litert", "cannot load"),
+    ("onnx-fp32", "model.onnx", "onnxruntime", "not an ONNX model")])
 def test_truncated_model_is_an_error(bundle_copy: Path, tmp_path: Path, fmt: str, file: str,
-                                     backend: str) -> None:
+                                     backend: str, says: str) -> None:
     """A damaged file whose manifest was updated to match still fails in one line."""
     from fftoolkit.runtime.manifest import sha256_file
 
@@ -153,7 +154,7 @@ def test_truncated_model_is_an_error(bundle_copy: Path, tmp_path: Path, fmt: str
     np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
     proc = fftk("run", str(bundle_copy), str(tmp_path / "one.npy"), "--backend", backend,
                 "--precision", fmt.split("-")[1])
-    _one_line_error(proc, file, "cannot load")
+    _one_line_error(proc, file, says)
 
 
 def test_manifest_missing_key_is_an_error(bundle_copy: Path, tmp_path: Path) -> None:
