@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fftoolkit.cli.options import expect_sha256
 from fftoolkit.firmware.templates import list_boards
 
 
@@ -16,7 +17,9 @@ from fftoolkit.firmware.templates import list_boards
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Deploy directory to write.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def firmware(bundle: Path, board: str, out: Path, force: bool) -> None:
+@expect_sha256
+def firmware(bundle: Path, board: str, out: Path, force: bool,
+             expect_sha256: str | None) -> None:
     """Render a self-contained deploy directory for BOARD from an exported BUNDLE.
 
     The directory holds the bundle, an fftoolkit wheel, pinned device requirements (no
@@ -33,7 +36,7 @@ def firmware(bundle: Path, board: str, out: Path, force: bool) -> None:
     """
     from fftoolkit.firmware.render import render_firmware
 
-    cfg = render_firmware(bundle, board, out, force=force)
+    cfg = render_firmware(bundle, board, out, force=force, expect_sha256=expect_sha256)
     for note in cfg.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{cfg.model} for {cfg.board_title}: formats {', '.join(cfg.formats)}, "
@@ -74,12 +77,13 @@ def firmware(bundle: Path, board: str, out: Path, force: bool) -> None:
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path),
               default=Path("fftk-logs/deploy"), show_default=True,
               help="Local folder for the fetched logs.")
+@expect_sha256
 def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path | None,
            mode: str, remote_dir: str | None, remote_python: str, accept_new_host_key: bool,
            known_hosts: Path | None, ssh_options: tuple[str, ...],
            install_args: tuple[str, ...], skip_install: bool, threads: int | None,
            formats: str | None, runs: int | None, warmup: int | None, board_input: str | None,
-           extra: tuple[str, ...], results: Path) -> None:
+           extra: tuple[str, ...], results: Path, expect_sha256: str | None) -> None:
     """Copy DEPLOY_DIR (from fftk firmware) to DESTINATION (USER@HOST) over SSH, install it,
     benchmark (or run) there, and fetch the JSON logs into --results.
 
@@ -105,7 +109,8 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
                          install_args=list(install_args), skip_install=skip_install,
                          results=results, runs=runs, warmup=warmup, threads=threads,
                          formats=[f for f in (formats or "").split(",") if f],
-                         board_input=board_input, extra=list(extra))
+                         board_input=board_input, extra=list(extra),
+                         expect_sha256=expect_sha256)
     result = do_deploy(deploy_dir, remote, opts, log=lambda line: click.echo(line, err=True))
     board = result.board.get("board") or result.board.get("machine")
     click.echo(f"\n{remote.host} ({board}, Python {result.board.get('python')}): "

@@ -7,6 +7,7 @@ no Python, no runtime, a failing benchmark) becomes one line saying what to do.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import time
@@ -16,8 +17,10 @@ from typing import Any
 
 from fftoolkit.atomic import atomic_dir
 from fftoolkit.errors import FFTKError
-from fftoolkit.firmware.render import load_deploy_config
+from fftoolkit.firmware.render import DeployConfig, load_deploy_config, read_bundle
 from fftoolkit.firmware.ssh import Log, Remote, remote_path, run_command, stderr_log
+from fftoolkit.runtime.manifest import load_manifest, manifest_sha256
+from fftoolkit.untrusted import inside, refuse_symlinks
 
 NOT_OURS = 96  # preflight exit status: --remote-dir holds other files (rsync --delete eats them)
 NO_PYTHON = 97  # preflight exit status: the board has no interpreter at --remote-python
@@ -46,6 +49,7 @@ class DeployOptions:
     formats: list[str] = field(default_factory=list)  # bench only; default: deploy.json's
     board_input: str | None = None  # images: a path on the board (default: the demo set)
     extra: list[str] = field(default_factory=list)  # passed on to `fftk bench` / `fftk run`
+    expect_sha256: str | None = None  # pin the bundle's manifest (--expect-sha256)
 
 
 @dataclass
@@ -60,7 +64,7 @@ def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
            log: Log = stderr_log) -> DeployResult:
     """Copy, install, check, benchmark (or run), fetch. Raises FFTKError with the fix."""
     deploy_dir = Path(deploy_dir)
-    cfg = load_deploy_config(deploy_dir)
+    cfg = check_deploy_dir(deploy_dir, opts.expect_sha256)
     if opts.run not in ("bench", "run"):
         raise FFTKError(f"--run {opts.run}: choose bench or run")
     where = opts.remote_dir or f"~/fftk-deploy/{cfg.model}"
@@ -82,10 +86,25 @@ def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
     what = "the benchmark" if opts.run == "bench" else "inference"
     log(f"[4/5] {what} of {cfg.model} ({', '.join(opts.formats or cfg.formats)}) on the board")
     _board_command(remote, root, [opts.run, "--log-dir", log_dir, *_board_args(opts)], what, log)
-    target = opts.results / f"{cfg.model}-{cfg.board}-{remote.host}-{stamp}"
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", remote.host).lstrip(".-") or "board"
+    target = inside(opts.results, f"{cfg.model}-{cfg.board}-{host}-{stamp}", "results folder",
+                    "fftk deploy")
     log(f"[5/5] fetching {log_dir} to {target}")
     records = _fetch(remote, log_dir, target, has_rsync)
     return DeployResult(root, board, target, records)
+
+
+def check_deploy_dir(deploy_dir: Path, expect_sha256: str | None = None) -> DeployConfig:
+    """What is about to be shipped, checked here: no symlink anywhere (scp would copy what it
+    points to), a valid deploy.json, and a bundle whose every file matches its manifest."""
+    if not deploy_dir.is_dir():
+        raise FFTKError(f"{deploy_dir}: not a directory (make one with fftk firmware)")
+    refuse_symlinks(deploy_dir, "deploy directory")
+    cfg = load_deploy_config(deploy_dir)
+    bundle = deploy_dir / cfg.bundle
+    manifest = load_manifest(bundle, expect_sha256)
+    read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle))
+    return cfg
 
 
 def _preflight(remote: Remote, where: str, python: str) -> tuple[str, bool]:

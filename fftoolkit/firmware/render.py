@@ -15,21 +15,34 @@ The directory holds everything the board needs and nothing it does not (no torch
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import fftoolkit
-from fftoolkit.atomic import atomic_dir
+from fftoolkit.atomic import atomic_dir, refuse_overlap
 from fftoolkit.errors import FFTKError
 from fftoolkit.firmware.templates import Board, board_files, load_board, render_text
 from fftoolkit.firmware.wheel import build_wheel
-from fftoolkit.runtime.manifest import Manifest, load_manifest, verify_file
+from fftoolkit.runtime.formats import FORMATS
+from fftoolkit.runtime.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    listed_files,
+    load_manifest,
+    manifest_sha256,
+)
+from fftoolkit.runtime.schema import bad_field, from_json
+from fftoolkit.untrusted import check_name, read_verified
 
 DEPLOY_FILE = "deploy.json"
 EDGETPU = "edgetpu-int8"
 BENCH_EVERY = "1h"
+FROM_BUNDLE = {"MODEL"}  # placeholders whose value comes from the (untrusted) bundle
+WHEEL_PATH = re.compile(r"wheels/fftoolkit-[0-9A-Za-z.+]+-py3-none-any\.whl")
+TASKSET = re.compile(r"([0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*)?")
 
 
 @dataclass
@@ -72,26 +85,30 @@ def choose_formats(manifest: Manifest, board: Board, bundle: Path) -> tuple[list
     return formats, notes
 
 
-def verify_bundle(bundle: Path, manifest: Manifest, formats: list[str]) -> None:
-    """Every file the board will load matches its sha256: fail here, not on the board."""
-    for key in formats:
-        art = manifest.artifacts[key]
-        for entry in [art.fused, *art.blocks, *([art.head] if art.head else [])]:
-            verify_file(bundle, entry)
+def read_bundle(bundle: Path, manifest: Manifest, manifest_sha256: str) -> dict[str, bytes]:
+    """Every file of the bundle as checked bytes: the manifest (by its sha256) and each file
+    it lists (by the sha256 it lists). Fail here, not on the board; copy only these bytes, so
+    nothing unlisted, unverified or behind a symlink reaches the deploy directory."""
+    files = {MANIFEST_NAME: read_verified(bundle, MANIFEST_NAME, manifest_sha256,
+                                          bundle / MANIFEST_NAME)}
+    for name, sha in listed_files(manifest).items():
+        files[name] = read_verified(bundle, name, sha, bundle / MANIFEST_NAME)
+    return files
 
 
 def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
-                    force: bool = False) -> DeployConfig:
-    """Write the deploy directory for `board_name` to `out` (atomically) and return its config."""
+                    force: bool = False, expect_sha256: str | None = None) -> DeployConfig:
+    """Write the deploy directory for `board_name` to `out` (atomically) and return its config.
+
+    `expect_sha256` pins the bundle's manifest (and through it every file)."""
     bundle, out = Path(bundle), Path(out)
+    refuse_overlap(out, {"bundle": bundle})
     board = load_board(board_name)
-    manifest = load_manifest(bundle)
+    manifest = load_manifest(bundle, expect_sha256)
     formats, notes = choose_formats(manifest, board, bundle)
-    verify_bundle(bundle, manifest, formats)
+    files = read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle))
     if out.exists() and not force:
         raise FFTKError(f"{out}: already exists (pass --force to replace it)")
-    if out.resolve() == bundle.resolve() or bundle.resolve() in out.resolve().parents:
-        raise FFTKError(f"{out}: cannot render a deploy directory inside the bundle {bundle}")
 
     cfg = DeployConfig(model=manifest.model_name, board=board.name, board_title=board.title,
                        formats=formats, threads=board.threads, taskset=board.taskset,
@@ -105,11 +122,13 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
     }
     templates = board_files(board.name)
     with atomic_dir(out, force=force) as tmp:
-        shutil.copytree(bundle, tmp / cfg.bundle)
+        (tmp / cfg.bundle).mkdir()
+        for name, data in files.items():
+            (tmp / cfg.bundle / name).write_bytes(data)
         for rel, src in templates.items():
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(render_text(src.read_text(), values, src))
+            dest.write_text(render_text(src.read_text(), _values_for(src, values), src))
             shutil.copymode(src, dest)
         pins = requirements((tmp / "requirements.txt").read_text())
         cfg.wheel = build_wheel(tmp / "wheels", pins).relative_to(tmp).as_posix()
@@ -117,12 +136,43 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
     return cfg
 
 
+def _values_for(template: Path, values: dict[str, str]) -> dict[str, str]:
+    """The placeholders a template may use: text from the bundle (the model name) only in
+    Markdown; scripts and unit files get it as data on the board (deploy.json), never as text."""
+    if template.suffix == ".md":
+        return values
+    return {k: v for k, v in values.items() if k not in FROM_BUNDLE}
+
+
 def load_deploy_config(deploy_dir: str | Path) -> DeployConfig:
-    """Read deploy.json from a rendered directory; anything else is a one-line error."""
+    """Read and check deploy.json (a deploy folder may come from someone else): one line
+    naming the first bad field."""
     path = Path(deploy_dir) / DEPLOY_FILE
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         raise FFTKError(f"{path}: not found; is {deploy_dir} a directory made by `fftk firmware`?")
     try:
-        return DeployConfig(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+        raw = json.loads(path.read_text(), parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise FFTKError(f"{path}: malformed deploy file ({exc})") from None
+    cfg: DeployConfig = from_json(DeployConfig, raw, path)
+    check_name(cfg.model, "model", path)
+    check_name(cfg.board, "board", path)
+    if cfg.bundle != "bundle":
+        raise bad_field(path, "bundle", "'bundle'", cfg.bundle)
+    if not WHEEL_PATH.fullmatch(cfg.wheel):
+        raise bad_field(path, "wheel", "wheels/fftoolkit-<version>-py3-none-any.whl", cfg.wheel)
+    unknown = [f for f in cfg.formats if f not in FORMATS or f == "torch-fp32"]
+    if not cfg.formats or unknown:
+        raise bad_field(path, "formats", "board formats from " + ", ".join(FORMATS), cfg.formats)
+    if not TASKSET.fullmatch(cfg.taskset):
+        raise bad_field(path, "taskset", "a CPU list like 0-3 or 2,3 (or empty)", cfg.taskset)
+    for key, low in (("threads", 1), ("runs", 1), ("warmup", 0)):
+        if not low <= getattr(cfg, key) <= 100_000:
+            raise bad_field(path, key, f"an integer from {low} to 100000", getattr(cfg, key))
+    if not all(text.isprintable() for text in [cfg.board_title, *cfg.notes]):
+        raise bad_field(path, "board_title/notes", "printable text", cfg.board_title)
+    return cfg
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")

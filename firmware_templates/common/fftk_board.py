@@ -9,6 +9,7 @@ board's thread count and CPU pinning. Needs only the device requirements, never 
   .venv/bin/python fftk_board.py check              # exit 3 and say what is missing
   .venv/bin/python fftk_board.py bench [--runs N] [--threads N] [--input PATH] [-- OPTS]
   .venv/bin/python fftk_board.py run [--input PATH] [--log-dir DIR] [-- OPTS]
+  .venv/bin/python fftk_board.py units              # systemd/ units for this folder and user
 
 OPTS go to `fftk bench` / `fftk run` unchanged (see `.venv/bin/fftk bench --help`). Without
 --input, both use the demo set packaged with fftk (500 CIFAR-10 validation images).
@@ -26,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -42,7 +44,14 @@ BASE_MODULES = [("numpy", "numpy"), ("click", "click"), ("fftoolkit.runtime", "f
 
 
 def load_config() -> dict:
-    return json.loads((HERE / "deploy.json").read_text())
+    """deploy.json, checked field by field by fftk (a deploy folder may come from anyone).
+
+    Without the fftk runtime installed only `check` can run, and it needs just the formats."""
+    try:
+        from fftoolkit.firmware.render import load_deploy_config
+    except ImportError:
+        return json.loads((HERE / "deploy.json").read_text())
+    return asdict(load_deploy_config(HERE))
 
 
 def edgetpu_usable() -> bool:
@@ -148,6 +157,15 @@ def run(ns: argparse.Namespace, cfg: dict, log_dir: Path) -> int:
     return 0
 
 
+def units(cfg: dict) -> int:
+    """The systemd service + timer for this folder, this user and this venv's Python."""
+    from fftoolkit.firmware.systemd import write_units
+
+    for path in write_units(HERE, cfg["model"], HERE / ".venv" / "bin" / "python"):
+        print(f"fftk: wrote {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +176,7 @@ def main() -> int:
     b.add_argument("--warmup", type=int)
     b.add_argument("--formats", help="comma-separated; default: deploy.json's, Edge TPU checked")
     r = sub.add_parser("run", help="fftk run --json; the predictions go to the log folder")
+    sub.add_parser("units", help="write systemd/ units for this folder and user")
     for p in (b, r):
         p.add_argument("--input", help="images on this board: a file, folder or .npz "
                                        "(default: the packaged demo set)")
@@ -165,7 +184,13 @@ def main() -> int:
         p.add_argument("--log-dir", type=Path, help="default: logs/<UTC time>")
         p.add_argument("opts", nargs="*", help="after --: options for fftk bench / fftk run")
     ns = parser.parse_args()
-    cfg = load_config()
+    try:
+        cfg = load_config()
+        if ns.command == "units":
+            return units(cfg)
+    except Exception as exc:  # FFTKError when fftk is installed: its message is the one line
+        print(f"fftk_board.py: {exc}", file=sys.stderr)
+        return 2
     if ns.command == "check":
         report = check(cfg)
         print(json.dumps(report) if ns.json else describe(report))

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the fftk device runtime for {{MODEL}} on a {{BOARD_TITLE}}.
+# Install the fftk device runtime on a {{BOARD_TITLE}} (the model: deploy.json, bundle/).
 #
 # Makes a venv next to this script and installs requirements.txt (pinned, no torch) plus the
 # fftoolkit wheel in wheels/ with --no-deps. Idempotent: a second run with the same wheel,
@@ -102,11 +102,9 @@ echo "fftk: installing requirements.txt"
 pip_install -r requirements.txt \
     || fail 5 "pip could not install requirements.txt ($(grep -v '^#' requirements.txt | tr '\n' ' ')); the board needs internet access to PyPI or a --wheelhouse with aarch64 wheels"
 
-# 5. The runtime must import, and the unit files get this folder's path.
+# 5. The runtime must import; the unit files get this folder's path and user (filled in by
+#    Python, escaped for systemd: no value from outside is ever shell or unit syntax).
 "$VENV/bin/python" fftk_board.py check || fail 6 "installed, but the runtime does not import (see above)"
-mkdir -p systemd
-for unit in fftk-bench.service fftk-bench.timer; do
-    sed -e "s|@DEPLOY_DIR@|$(pwd)|g" -e "s|@USER@|$(id -un)|g" "$unit.in" > "systemd/$unit"
-done
+"$VENV/bin/python" fftk_board.py units || echo "install.sh: no systemd units written (see above); the runtime works without them" >&2
 echo "$INSTALL_KEY" > "$VENV/.fftk-installed"
 echo "fftk: ready in $(pwd) (systemd units for this folder in systemd/, see README.md)"
