@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from fftoolkit import __version__
-from fftoolkit.atomic import atomic_dir
+from fftoolkit.atomic import atomic_dir, refuse_overlap
 from fftoolkit.errors import FFTKError
 from fftoolkit.export.accuracy import normalise, predict_classes
 from fftoolkit.export.calib import Images, default_dataset, load_images
@@ -31,6 +31,7 @@ from fftoolkit.export.onnx_export import export_onnx
 from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
 from fftoolkit.export.report import accuracy_row, build_report, format_report
 from fftoolkit.export.tflite_export import export_tflite, quantize_tflite, signature_io
+from fftoolkit.models import macs_per_image
 from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, TensorInfo, sha256_file
 
 EDGETPU_HELP = ("edgetpu_compiler is not on PATH, so no Edge TPU model was built: install it "
@@ -256,6 +257,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
     state, net = _load_net(checkpoint)
     spec = net.spec
     dataset = opts.calib_dataset or default_dataset(state, spec)
+    refuse_overlap(out, {"checkpoint": checkpoint, "calibration dataset": dataset})
     calib: Images | None = None
     if opts.quantize == "int8":
         calib = load_images(dataset, "train", opts.calib_samples, state, spec, opts.seed)
@@ -356,7 +358,8 @@ def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: Export
     ref_io = ([TensorInfo("image", [None, c, h, w], "float32")],
               [TensorInfo("logits", [None, spec.num_classes], "float32"),
                TensorInfo("goodness", [None, spec.num_classes], "float32")])
-    extra: dict[str, Any] = {"reference_normalization": state["normalization"]}
+    extra: dict[str, Any] = {"reference_normalization": state["normalization"],
+                             "macs_per_image": macs_per_image(spec)}
     if calib is not None:
         extra["calibration"] = {
             "dataset": calib.source, "split": calib.split, "images": int(len(calib.labels)),
@@ -370,8 +373,16 @@ def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: Export
         model_name=spec.name, algorithm=spec.algorithm, spec=state["spec"],
         classes=list(state["classes"]), input_shape=[c, h, w],
         normalization=graphs.normalization, goodness_blocks=graphs.goodness_blocks,
-        head_blocks=graphs.head_blocks, multi_pass=graphs.multi_pass, artifacts=artifacts,
+        head_blocks=graphs.head_blocks, multi_pass=_multi_pass(graphs, tmp), artifacts=artifacts,
         source_checkpoint_sha256=sha256_file(checkpoint),
         reference=ModelFile("reference.safetensors", sha256_file(tmp / "reference.safetensors"),
                             *ref_io),
         fftk_version=__version__, extra=extra)
+
+
+def _multi_pass(graphs: ExportGraphs, tmp: Path) -> dict[str, Any]:
+    """The graphs' multi-pass description, with the overlay patterns' file and sha256."""
+    name = graphs.multi_pass.get("patterns")
+    if not name:
+        return graphs.multi_pass
+    return {**graphs.multi_pass, "patterns": {"file": name, "sha256": sha256_file(tmp / name)}}

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from fftoolkit.atomic import refuse_overlap
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.formats import default_backend, get_format
 from fftoolkit.runtime.images import Inputs
+from fftoolkit.runtime.interrupt import deferred, signals_raise, start_child, stop_child, temp_dir
 from fftoolkit.runtime.logs import append_csv, write_json
 from fftoolkit.runtime.manifest import MANIFEST_NAME, load_manifest, sha256_file
 from fftoolkit.runtime.sysinfo import machine_facts, throttle_warning
@@ -45,6 +46,7 @@ class BenchOptions:
     log_dir: Path = Path("fftk-logs")
     dataset: str = ""
     timeout_s: float = 900.0
+    expect_sha256: str | None = None  # pin the bundle's manifest (--expect-sha256)
 
 
 @dataclass
@@ -87,24 +89,27 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
               progress: Callable[[str], None] | None = None) -> BenchReport:
     """Benchmark each format `opts.repeat` times, each run in its own process."""
     bundle = Path(bundle).resolve()
-    manifest = load_manifest(bundle)
+    manifest = load_manifest(bundle, opts.expect_sha256)
     for name in opts.formats:
         get_format(name)
     if not inputs.labelled:
         raise FFTKError("fftk bench needs labelled images (a dataset split, an .npz with "
                         "labels, or class sub-folders) to report accuracy")
-    macs = macs_per_image or _macs(bundle, manifest.extra)
+    macs = macs_per_image or _macs(manifest.extra)
     common = {
         "model": manifest.model_name, "bundle_sha256": sha256_file(bundle / MANIFEST_NAME),
         "algorithm": manifest.algorithm, "dataset": opts.dataset, "macs_per_image": macs,
         **machine_facts(),
     }
+    refuse_overlap(opts.log_dir, {"bundle": bundle}, option="--log-dir", allow_parent=True)
     report = BenchReport(records=[])
-    with tempfile.TemporaryDirectory(prefix="fftk-bench-") as tmp:
-        data = Path(tmp) / "inputs.npz"
+    # SIGINT/SIGTERM/SIGHUP stop the current child and remove the temp folder, then raise
+    # Interrupted (the CLI exits 128 + the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+    with signals_raise("fftk bench"), temp_dir("fftk-bench-") as tmp:
+        data = tmp / "inputs.npz"
         np.savez(data, images=_stack(inputs), labels=inputs.labels)
         if opts.probe:
-            report.probe = _probe(opts, progress)
+            report.probe = _probe(opts, tmp, progress)
         jobs = [(name, r) for r in range(opts.repeat) for name in opts.formats]
         for name, repeat in jobs:
             if name in report.failures:
@@ -112,8 +117,8 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
             if progress:
                 progress(f"{name}" + (f" (run {repeat + 1}/{opts.repeat})" if opts.repeat > 1
                                       else ""))
-            cfg = _config(bundle, name, opts, data, inputs)
-            result = _spawn(["fftoolkit.runtime.worker"], cfg, Path(tmp), opts.timeout_s)
+            cfg = _config(bundle, name, opts, data, inputs, common["bundle_sha256"])
+            result = _spawn(["fftoolkit.runtime.worker"], cfg, tmp, opts.timeout_s)
             if "failed" in result:
                 report.failures[name] = result["failed"]
                 continue
@@ -132,14 +137,9 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
     return report
 
 
-def _macs(bundle: Path, extra: dict[str, Any]) -> int | None:
-    """MACs per image from the manifest, else from the exporter's report.json beside it."""
-    if extra.get("macs_per_image"):
-        return int(extra["macs_per_image"])
-    try:
-        return int(json.loads((bundle / "report.json").read_text())["macs_per_image"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def _macs(extra: dict[str, Any]) -> int | None:
+    """MACs per image, as the exporter recorded them in the manifest."""
+    return extra.get("macs_per_image") or None
 
 
 def _stack(inputs: Inputs) -> np.ndarray:
@@ -150,10 +150,12 @@ def _stack(inputs: Inputs) -> np.ndarray:
                     "them first or use fftk run")
 
 
-def _config(bundle: Path, name: str, opts: BenchOptions, data: Path,
-            inputs: Inputs) -> dict[str, Any]:
+def _config(bundle: Path, name: str, opts: BenchOptions, data: Path, inputs: Inputs,
+            manifest_sha256: str) -> dict[str, Any]:
+    """A worker's settings; it re-checks the manifest this process checked (same bundle)."""
     return {
-        "bundle": str(bundle), "format": name, "backend": default_backend(get_format(name)),
+        "bundle": str(bundle), "bundle_sha256": manifest_sha256, "format": name,
+        "backend": default_backend(get_format(name)),
         "threads": opts.threads, "runs": opts.runs, "warmup": opts.warmup, "batch": opts.batch,
         "inference": opts.inference, "per_block": opts.per_block, "inputs": str(data),
         "paths": [str(p) for p in inputs.paths] if inputs.paths else None,
@@ -163,7 +165,11 @@ def _config(bundle: Path, name: str, opts: BenchOptions, data: Path,
 
 def _spawn(module: list[str], cfg: dict[str, Any] | list[str], tmp: Path,
            timeout_s: float) -> dict[str, Any]:
-    """Run `python -m module` in a fresh process; its last stdout line is a JSON object."""
+    """Run `python -m module` in a fresh process; its last stdout line is a JSON object.
+
+    The child has its own process group and is stopped (with anything it started) before this
+    returns or raises, so a timeout or a signal to fftk bench never leaves it running.
+    """
     if isinstance(cfg, dict):
         path = tmp / "config.json"
         path.write_text(json.dumps(cfg))
@@ -173,24 +179,28 @@ def _spawn(module: list[str], cfg: dict[str, Any] | list[str], tmp: Path,
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if isinstance(cfg, dict):
         env["OMP_NUM_THREADS"] = str(cfg["threads"])  # torch/ORT thread pools match --threads
+    proc = None
     try:
-        proc = subprocess.run([sys.executable, "-m", *module, *args], capture_output=True,
-                              text=True, timeout=timeout_s, env=env)
+        with deferred():  # a signal now is raised only once `proc` is set, so it is stopped
+            proc = start_child([sys.executable, "-m", *module, *args], env)
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"failed": f"{module[0]} timed out after {timeout_s:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    finally:
+        if proc is not None:
+            stop_child(proc)
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
         return {"failed": f"{module[0]} exited with {proc.returncode}: {tail}"}
     return json.loads(lines[-1])
 
 
-def _probe(opts: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
+def _probe(opts: BenchOptions, tmp: Path,
+           progress: Callable[[str], None] | None) -> dict[str, Any]:
     if progress:
         progress("int8 conv-rate probe")
-    with tempfile.TemporaryDirectory(prefix="fftk-probe-") as tmp:
-        result = _spawn(["fftoolkit.runtime.probe"], [str(opts.threads), "50"], Path(tmp),
-                        opts.timeout_s)
+    result = _spawn(["fftoolkit.runtime.probe"], [str(opts.threads), "50"], tmp, opts.timeout_s)
     return {} if "failed" in result else result
 
 
