@@ -43,3 +43,24 @@ def test_user_error_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "nope.pt" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "fftk: missing command (see `fftk --help`)"),
+    (["data"], "fftk data: missing command (see `fftk data --help`)"),
+    (["nosuch"], "No such command 'nosuch' (see `fftk --help`)"),
+    (["train", "--bogus"], "No such option '--bogus'"),
+    (["export"], "Missing argument 'CHECKPOINT' (see `fftk export --help`)"),
+    (["eval", "x.pt"], "Missing option '--dataset'"),
+    (["run", "x", "--threads", "abc"], "Invalid value for '--threads': 'abc'"),
+    (["data", "info", "mnist", "--val-split"], "Option '--val-split' requires an argument"),
+    (["models", "extra"], "Got unexpected extra argument (extra)"),
+])
+def test_click_usage_errors_are_one_line_and_exit_2(args, message):
+    """Click's own Usage/Try/Error block becomes the same one line as every other error."""
+    out = subprocess.run([sys.executable, "-m", "fftoolkit.cli", *args], capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+    assert "Usage:" not in out.stderr and "Traceback" not in out.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import NoReturn
 
 import click
 
@@ -69,15 +70,29 @@ def cli() -> None:
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="fftk", standalone_mode=False)
     except FFTKError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))  # runtime.interrupt.Interrupted: 128 + signal
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `fftk` or `fftk data` alone
+        path = exc.ctx.command_path
+        _fail(f"{path}: missing command (see `{path} --help`)")
+    except click.UsageError as exc:  # click's own three lines (Usage, Try, Error) made one
+        path = exc.ctx.command_path if exc.ctx else "fftk"
+        _fail(f"{_one_line(exc.format_message()).rstrip('.')} (see `{path} --help`)")
+    except click.ClickException as exc:  # e.g. a file click could not open: bad input too
+        _fail(_one_line(exc.format_message()))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)

@@ -8,21 +8,31 @@ import click
 
 
 class ValSplitType(click.ParamType):
-    """`500` = images per class, `0.1` = fraction per class."""
+    """`500` = images per class (a whole number >= 0), `0.1` = fraction per class in [0, 1)."""
 
     name = "N|FRACTION"
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> int | float:
-        if isinstance(value, (int, float)):
-            return value
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            else self._parse(str(value))
+        if isinstance(number, float) and number >= 1 and number.is_integer():
+            number = int(number)  # "500.0" is a count
+        if (isinstance(number, int) and number >= 0) or (
+                isinstance(number, float) and 0.0 <= number < 1.0):  # nan fails both
+            return number
+        self.fail(f"{value!r} is neither a count >= 0 (500) nor a fraction in [0, 1) (0.1)",
+                  param, ctx)
+
+    @staticmethod
+    def _parse(text: str) -> int | float | None:
         for kind in (int, float):
             try:
-                return kind(str(value))
+                return kind(text.strip())
             except ValueError:
                 pass
-        self.fail(f"{value!r} is neither a count (500) nor a fraction (0.1)", param, ctx)
+        return None
 
 
 VAL_SPLIT = click.option(

@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
+from fftoolkit.cli.data_cmd import ValSplitType
 from fftoolkit.errors import FFTKError
 
-
-def _int_list(value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated epochs, got {value!r}") from None
+POSITIVE = click.IntRange(min=1)
+SEED = click.IntRange(0, 2**32 - 1)  # what numpy's default_rng and torch.manual_seed accept
 
 
-def _val_split(value: str | None) -> float | int | None:
-    if value is None:
-        return None
-    number = float(value)
-    return int(number) if number >= 1 else number
+class FiniteFloat(click.ParamType):
+    """A number in (low, high]; unlike click.FloatRange it refuses nan (which compares false
+    with every bound) and infinity."""
+
+    name = "float"
+
+    def __init__(self, low: float, high: float = math.inf):
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low < number <= self.high:
+            bound = f"above {self.low:g}" if self.high == math.inf else \
+                f"in ({self.low:g}, {self.high:g}]"
+            self.fail(f"{value!r} is not a finite number {bound}", param, ctx)
+        return number
+
+
+class EpochList(click.ParamType):
+    """Comma-separated epochs >= 1, e.g. `25,35,45` (empty: no LR decay)."""
+
+    name = "EPOCHS"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[int]:
+        if isinstance(value, list):
+            return value
+        parts = [v.strip() for v in str(value).split(",") if v.strip()]
+        if not all(p.isdigit() and int(p) >= 1 for p in parts):
+            self.fail(f"expected comma-separated epochs >= 1 (e.g. 25,35,45), got {value!r}",
+                      param, ctx)
+        return [int(p) for p in parts]
 
 
 @click.command(epilog="""\b
@@ -36,23 +65,24 @@ Examples:
               "path/.tar.gz. Default: the spec's dataset.")
 @click.option("--out", default=None, help="Run directory (checkpoint, metrics.jsonl). "
               "Default: runs/MODEL.")
-@click.option("--epochs", type=int, help="Default: the spec's schedule.")
-@click.option("--batch-size", type=int)
-@click.option("--lr", type=float, help="Adam learning rate of every block and the head.")
+@click.option("--epochs", type=POSITIVE, help="Default: the spec's schedule.")
+@click.option("--batch-size", type=POSITIVE)
+@click.option("--lr", type=FiniteFloat(0.0), help="Adam learning rate of every block and the head.")
 @click.option("--routine", type=click.Choice(["chunked", "greedy", "overlapping"]),
               help="Local update routine (paper §II-B c). Default: the spec's.")
-@click.option("--milestones", help="MultiStepLR epochs, comma-separated, e.g. 25,35,45.")
-@click.option("--gamma", type=float, help="MultiStepLR decay factor.")
+@click.option("--milestones", type=EpochList(),
+              help="MultiStepLR epochs, comma-separated, e.g. 25,35,45.")
+@click.option("--gamma", type=FiniteFloat(0.0, 1.0), help="MultiStepLR decay factor, in (0, 1].")
 @click.option("--augment/--no-augment", default=None, help="Random crop (pad 4) + flip.")
-@click.option("--val-split", help="Validation images per class (int) or fraction (float).")
-@click.option("--limit", type=int, help="Train on the first N training images only.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-split", type=ValSplitType(),
+              help="Validation images per class (int) or fraction (float).")
+@click.option("--limit", type=POSITIVE, help="Train on N training images only (a seeded sample).")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-def train(model: str, out: str | None, milestones: str | None, val_split: str | None,
-          **options) -> None:
+def train(model: str, out: str | None, **options) -> None:
     """Train MODEL (a zoo name or a spec .yaml) with local Forward-Forward updates.
 
     Writes OUT/last.pt after every epoch (atomic, resumable) and OUT/metrics.jsonl.
@@ -60,8 +90,7 @@ def train(model: str, out: str | None, milestones: str | None, val_split: str | 
     from fftoolkit.train import TrainConfig
     from fftoolkit.train import train as run_training
 
-    cfg = TrainConfig(model=model, out=out or f"runs/{model}", milestones=_int_list(milestones),
-                      val_split=_val_split(val_split), **options)
+    cfg = TrainConfig(model=model, out=out or f"runs/{model}", **options)
     try:
         path = run_training(cfg)
     except KeyboardInterrupt:
@@ -81,16 +110,16 @@ Examples:
               show_default=True)
 @click.option("--inference", type=click.Choice(["one-pass", "multi-pass", "both"]),
               default="both", show_default=True)
-@click.option("--val-split", help="Validation images per class (int) or fraction (float).")
-@click.option("--limit", type=int, help="Evaluate the first N images only.")
+@click.option("--val-split", type=ValSplitType(),
+              help="Validation images per class (int) or fraction (float).")
+@click.option("--limit", type=POSITIVE, help="Evaluate the first N images only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(checkpoint: str, dataset: str, split: str, inference: str, val_split: str | None,
-             limit: int | None, as_json: bool) -> None:
+def evaluate(checkpoint: str, dataset: str, split: str, inference: str,
+             val_split: float | int | None, limit: int | None, as_json: bool) -> None:
     """Error % of CHECKPOINT per inference mode on a dataset split, and the time it took."""
     from fftoolkit.train import evaluate_checkpoint
 
-    result = evaluate_checkpoint(checkpoint, dataset, split, inference, _val_split(val_split),
-                                 limit)
+    result = evaluate_checkpoint(checkpoint, dataset, split, inference, val_split, limit)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
         return

@@ -22,9 +22,20 @@ TEST_BATCH = "test_batch"
 META = "batches.meta"
 
 
+class _NdarrayName:
+    """What the pickle's `numpy.ndarray` global resolves to: a name for `_reconstruct` to check,
+    not the class itself, which a REDUCE could call to allocate an array of any size."""
+
+    __slots__ = ()  # and no __dict__ a BUILD could write into
+
+
+_NDARRAY = _NdarrayName()
+
+
 def _reconstruct(subtype: object, shape: object, typecode: object) -> np.ndarray:
-    """Stand-in for numpy's `_reconstruct`: an empty array whose state BUILD then fills in."""
-    if subtype is not np.ndarray:
+    """Stand-in for numpy's `_reconstruct`: an empty array whose state BUILD then fills in
+    (numpy checks that the pickled bytes match the declared shape, so no size is trusted)."""
+    if subtype is not _NDARRAY:
         raise pickle.UnpicklingError("only plain numpy arrays are allowed")
     return np.empty(0, dtype=np.uint8)
 
@@ -49,7 +60,7 @@ def _latin1(text: str, encoding: str = "latin1") -> bytes:
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _dtype,
     ("_codecs", "encode"): _latin1,
 }
@@ -101,7 +112,7 @@ def load_batch(member: Member) -> dict:
     try:
         obj = _RestrictedUnpickler(io.BytesIO(member.read()), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeError) as exc:
+            IndexError, KeyError, UnicodeError, MemoryError, RecursionError) as exc:
         raise FFTKError(f"{member.label}: not a valid CIFAR-10 batch ({exc})") from None
     if not isinstance(obj, dict):
         raise FFTKError(f"{member.label}: not a valid CIFAR-10 batch (no dict inside)")

@@ -19,8 +19,11 @@ from fftoolkit.atomic import atomic_path
 from fftoolkit.data.cache import cache_root
 from fftoolkit.data.registry import DATASETS, NamedDataset
 from fftoolkit.errors import FFTKError
+from fftoolkit.limits import GiB, Limit
 
 CHUNK = 1 << 20
+# Limit (see fftoolkit/limits.py): a server that sends more than this is cut off, nothing kept.
+MAX_DOWNLOAD_BYTES = Limit(2 * GiB, "FFTK_MAX_DATASET_BYTES")
 
 
 def fetch(
@@ -108,9 +111,10 @@ def download(url: str, target: Path, expected: str, origin: str) -> None:
                 with tqdm(total=int(total) if total else None, desc=target.name, unit="B",
                           unit_scale=True, file=sys.stderr, leave=False) as bar:
                     while block := response.read(CHUNK):
+                        bar.update(len(block))
+                        _check_download_size(url, bar.n)
                         digest.update(block)
                         out.write(block)
-                        bar.update(len(block))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise FFTKError(f"{url}: download failed ({reason})") from None
@@ -121,3 +125,8 @@ def download(url: str, target: Path, expected: str, origin: str) -> None:
             )
 
 
+def _check_download_size(url: str, received: int) -> None:
+    """Cut off a server that sends more than any dataset needs (nothing is kept)."""
+    if received > MAX_DOWNLOAD_BYTES.get():
+        raise FFTKError(f"{url}: download is larger than {MAX_DOWNLOAD_BYTES.get():,} bytes "
+                        f"({MAX_DOWNLOAD_BYTES.hint()}); nothing was saved")

@@ -8,8 +8,8 @@ images inside a class are taken in file-name order, the rank order the validatio
 from __future__ import annotations
 
 import io
+import math
 import sys
-import warnings
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -18,11 +18,15 @@ from tqdm import tqdm
 
 from fftoolkit.data.sources import Member, Tree
 from fftoolkit.errors import FFTKError
+from fftoolkit.limits import GiB, Limit, image_pixel_limit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 SPLIT_ORDER = ("train", "val", "test")
 SplitArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (images, labels)
+# Limits (see fftoolkit/limits.py; MAX_IMAGE_PIXELS there bounds each image): the decoded
+# arrays of all splits together, checked before they are allocated.
+MAX_DECODED_BYTES = Limit(2 * GiB, "FFTK_MAX_DATASET_BYTES")
 
 
 def find_root(tree: Tree) -> str | None:
@@ -53,6 +57,7 @@ def decode_tree(tree: Tree, prefix: str, source: str) -> tuple[SplitArrays, list
     mode, size = _first_mode_and_size(first)
     shape = (size[1], size[0], 1 if mode == "L" else 3)
     total = sum(len(m) for by_class in layout.values() for m in by_class.values())
+    _check_decoded_size(total, shape, source)
     out: SplitArrays = {}
     desc = f"decoding {Path(source).name}"
     with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False) as bar:
@@ -65,6 +70,15 @@ def decode_tree(tree: Tree, prefix: str, source: str) -> tuple[SplitArrays, list
                 bar.update()
             out[split] = (images, labels)
     return out, classes
+
+
+def _check_decoded_size(count: int, shape: tuple[int, int, int], source: str) -> None:
+    """Refuse before allocating when `count` images of `shape` exceed MAX_DECODED_BYTES."""
+    size = count * math.prod(shape)
+    if size > MAX_DECODED_BYTES.get():
+        h, w, c = shape
+        raise FFTKError(f"{source}: {count:,} images of {h}x{w}x{c} decode to {size:,} bytes, "
+                        f"over the size limit ({MAX_DECODED_BYTES.hint()})")
 
 
 def _is_image(rel: str) -> bool:
@@ -119,13 +133,13 @@ def _decode(member: Member, mode: str, size: tuple[int, int]) -> np.ndarray:
 
 
 def _open(member: Member) -> Image.Image:
-    """Open and fully decode one image, so a damaged file fails here with its name."""
+    """Open and fully decode one image, so a damaged file fails here with its name; one over
+    MAX_IMAGE_PIXELS is refused from its header, before decoding."""
     data = member.read()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with image_pixel_limit(member.label):
+        try:
             img = Image.open(io.BytesIO(data))
             img.load()
-        return img
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
-        raise FFTKError(f"{member.label}: unreadable or damaged image ({exc})") from None
+            return img
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise FFTKError(f"{member.label}: unreadable or damaged image ({exc})") from None

@@ -1,7 +1,8 @@
 """Read a user's source (a folder or a .tar.gz) as a flat map of relative path -> file.
 
 Archives are read member by member in memory, never extracted: every member is checked first,
-so an archive with absolute paths, `..`, links or devices is refused before any byte is used.
+so an archive with absolute paths, `..`, links or devices is refused before any byte is used, and
+one whose members add up to more than MAX_ARCHIVE_BYTES / MAX_ARCHIVE_MEMBERS before it is read.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.limits import GiB, Limit
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+# Limits (see fftoolkit/limits.py), checked from each member's header before its data is read.
+MAX_ARCHIVE_BYTES = Limit(2 * GiB, "FFTK_MAX_DATASET_BYTES")  # sum of the members' sizes
+MAX_ARCHIVE_MEMBERS = Limit(2_000_000, "FFTK_MAX_ARCHIVE_MEMBERS")  # entries, folders included
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def _read_archive(path: Path) -> Tree:
         with path.open("rb") as raw, tarfile.open(
             fileobj=CallbackIOWrapper(bar.update, raw, "read")
         ) as tar:
+            budget = _ArchiveBudget(path)
             for info in tar:
+                budget.take(info)
                 rel = _safe_member_name(path, info)
                 parts = PurePosixPath(rel).parts
                 if not parts or any(part.startswith(".") for part in parts):
@@ -129,6 +136,25 @@ def _read_archive(path: Path) -> Tree:
     finally:
         bar.close()
     return Tree(files, dirs)
+
+
+class _ArchiveBudget:
+    """Counts an archive's entries and bytes as their headers arrive; refuses past the limits."""
+
+    def __init__(self, archive: Path):
+        self.archive = archive
+        self.max_members, self.max_bytes = MAX_ARCHIVE_MEMBERS.get(), MAX_ARCHIVE_BYTES.get()
+        self.members = self.bytes = 0
+
+    def take(self, info: tarfile.TarInfo) -> None:
+        self.members += 1
+        self.bytes += max(info.size, 0)
+        if self.members > self.max_members:
+            raise FFTKError(f"{self.archive}: more than {self.max_members:,} archive entries "
+                            f"({MAX_ARCHIVE_MEMBERS.hint()})")
+        if self.bytes > self.max_bytes:
+            raise FFTKError(f"{self.archive}: members add up to more than {self.max_bytes:,} "
+                            f"bytes at {info.name!r} ({MAX_ARCHIVE_BYTES.hint()})")
 
 
 def _safe_member_name(archive: Path, info: tarfile.TarInfo) -> str:

@@ -58,6 +58,7 @@ def build_network_from_state(state: dict, source: str = "<checkpoint>") -> nn.Mo
     from fftoolkit.models.spec import spec_from_dict
 
     spec = spec_from_dict(state["spec"], source=f"{source} (embedded spec)")
+    _check_fits_spec(state, spec, source)
     net = build_network(spec)
     try:
         net.load_state_dict(state["model"])
@@ -65,3 +66,18 @@ def build_network_from_state(state: dict, source: str = "<checkpoint>") -> nn.Mo
         first = str(exc).splitlines()[0] if str(exc) else "shape mismatch"
         raise FFTKError(f"{source}: weights do not fit model '{spec.name}' ({first})") from None
     return net.eval()
+
+
+def _check_fits_spec(state: dict, spec: ModelSpec, source: str) -> None:
+    """One class name per model output and one mean/std per input channel, or say which not."""
+    classes = state.get("classes")
+    if isinstance(classes, list) and len(classes) != spec.num_classes:
+        raise FFTKError(f"{source}: 'classes' lists {len(classes)} names but model "
+                        f"'{spec.name}' has {spec.num_classes} outputs")
+    norm = state.get("normalization")
+    channels = spec.input[0]
+    for key in ("mean", "std"):
+        values = norm.get(key) if isinstance(norm, dict) else None
+        if isinstance(values, list) and len(values) != channels:
+            raise FFTKError(f"{source}: 'normalization.{key}' has {len(values)} values but "
+                            f"model '{spec.name}' has {channels} input channels")

@@ -7,6 +7,7 @@ Two families:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import yaml
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.limits import Limit
+from fftoolkit.untrusted import check_name
 
 TOP_KEYS = {"name", "algorithm", "input", "num_classes", "label_embedding", "blocks", "layers",
             "ff", "train", "padding"}
@@ -23,6 +26,22 @@ FF_KEYS = {"goodness", "threshold", "overlay"}
 TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment"}
 ROUTINES = ("chunked", "greedy", "overlapping")
 OVERLAYS = ("first-pixels", "fourier")
+
+# Limits on what a spec (a YAML file, or the spec inside a checkpoint or bundle) may declare,
+# checked before anything is built, so absurd sizes end in one line rather than an allocation
+# failure. Each is far above the zoo's largest; only the total weight count is overridable.
+MAX_INPUT_CHANNELS = 64
+MAX_INPUT_SIDE = 4096  # H and W
+MAX_NUM_CLASSES = 10_000
+MAX_LAYERS = 256  # entries of `blocks` or `layers`
+MAX_CHANNELS = 65_536  # per block or conv layer
+MAX_UNITS = 1 << 20  # per linear layer
+MAX_KERNEL = 64
+MAX_PADDING = 64
+MAX_FEATURE_ELEMENTS = 1 << 27  # C x H x W of one layer's output for one image (512 MB fp32)
+MAX_PARAMS = Limit(200_000_000, "FFTK_MAX_MODEL_PARAMS")  # estimated weights of all layers
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -112,10 +131,18 @@ def _check_keys(d: Any, allowed: set[str], where: str, source: str) -> dict[str,
     return d
 
 
-def _positive_int(value: Any, key: str, source: str) -> int:
+def _positive_int(value: Any, key: str, source: str, maximum: int | None = None) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise FFTKError(f"{source}: '{key}' must be a positive integer, got {value!r}")
+        raise FFTKError(f"{source}: '{key}' must be a positive integer, got {_short(value)}")
+    if maximum is not None and value > maximum:
+        raise FFTKError(f"{source}: '{key}' = {value:,} is over the limit of {maximum:,}")
     return value
+
+
+def _short(value: Any) -> str:
+    """repr() cut to one short line, for error messages about values from untrusted files."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def conv_out(size: int, kernel: int, padding: int) -> int:
@@ -132,36 +159,77 @@ def spec_from_dict(d: dict[str, Any], source: str = "<spec>") -> ModelSpec:
     algorithm = d["algorithm"]
     if algorithm not in ("improved", "original"):
         raise FFTKError(
-            f"{source}: 'algorithm' must be 'improved' or 'original', got {algorithm!r}")
+            f"{source}: 'algorithm' must be 'improved' or 'original', got {_short(algorithm)}")
     shape = d["input"]
     if not (isinstance(shape, list) and len(shape) == 3):
-        raise FFTKError(f"{source}: 'input' must be [C, H, W], got {shape!r}")
-    shape = tuple(_positive_int(v, "input", source) for v in shape)
-    num_classes = _positive_int(d["num_classes"], "num_classes", source)
+        raise FFTKError(f"{source}: 'input' must be [C, H, W], got {_short(shape)}")
+    shape = (_positive_int(shape[0], "input[0] (channels)", source, MAX_INPUT_CHANNELS),
+             _positive_int(shape[1], "input[1] (height)", source, MAX_INPUT_SIDE),
+             _positive_int(shape[2], "input[2] (width)", source, MAX_INPUT_SIDE))
+    num_classes = _positive_int(d["num_classes"], "num_classes", source, MAX_NUM_CLASSES)
     padding = d.get("padding", 1)
-    if not isinstance(padding, int) or padding < 0:
-        raise FFTKError(f"{source}: 'padding' must be a non-negative integer, got {padding!r}")
+    if not isinstance(padding, int) or isinstance(padding, bool) or not \
+            0 <= padding <= MAX_PADDING:
+        raise FFTKError(f"{source}: 'padding' must be an integer from 0 to {MAX_PADDING}, "
+                        f"got {_short(padding)}")
+    train = _parse_train(d.get("train", {}), source)
 
-    train_raw = dict(_check_keys(d.get("train", {}), TRAIN_KEYS, "train", source))
-    train_raw["milestones"] = tuple(train_raw.get("milestones", ()))
-    train = TrainSpec(**train_raw)
-    if train.routine not in ROUTINES:
-        raise FFTKError(f"{source}: 'train.routine' must be one of {', '.join(ROUTINES)}")
-
-    common = dict(name=str(d["name"]), algorithm=algorithm, input=shape,
-                  num_classes=num_classes, train=train, padding=padding)
+    common = dict(name=check_name(d["name"], "model name", source), algorithm=algorithm,
+                  input=shape, num_classes=num_classes, train=train, padding=padding)
     if algorithm == "improved":
         spec = ModelSpec(**common, blocks=_parse_blocks(d, num_classes, source),
                          label_embedding=bool(d.get("label_embedding", False)))
     else:
-        ff = FFSpec(**_check_keys(d.get("ff", {}), FF_KEYS, "ff", source))
-        if ff.goodness not in ("mean", "sum"):
-            raise FFTKError(f"{source}: 'ff.goodness' must be 'mean' or 'sum'")
-        if ff.overlay not in OVERLAYS:
-            raise FFTKError(f"{source}: 'ff.overlay' must be one of {', '.join(OVERLAYS)}")
-        spec = ModelSpec(**common, layers=_parse_layers(d, source), ff=ff)
+        spec = ModelSpec(**common, layers=_parse_layers(d, source), ff=_parse_ff(d, source))
     _check_spatial(spec, source)
+    _check_size(spec, source)
     return spec
+
+
+def _parse_train(raw: Any, source: str) -> TrainSpec:
+    """The training schedule, each value checked here rather than failing mid-training."""
+    t = dict(_check_keys(raw, TRAIN_KEYS, "train", source))
+    if "dataset" in t and not isinstance(t["dataset"], str):
+        raise FFTKError(f"{source}: 'train.dataset' must be a string, got {_short(t['dataset'])}")
+    for key, maximum in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
+        if key in t:
+            _positive_int(t[key], f"train.{key}", source, maximum)
+    if "lr" in t and not (_finite(t["lr"]) and t["lr"] > 0):
+        raise FFTKError(f"{source}: 'train.lr' must be a finite number above 0, "
+                        f"got {_short(t['lr'])}")
+    if "gamma" in t and not (_finite(t["gamma"]) and 0 < t["gamma"] <= 1):
+        raise FFTKError(f"{source}: 'train.gamma' must be a number in (0, 1], "
+                        f"got {_short(t['gamma'])}")
+    milestones = t.get("milestones", [])
+    if not isinstance(milestones, (list, tuple)):
+        raise FFTKError(f"{source}: 'train.milestones' must be a list of epochs, "
+                        f"got {_short(milestones)}")
+    t["milestones"] = tuple(_positive_int(m, "train.milestones", source, MAX_EPOCHS)
+                            for m in milestones)
+    if "augment" in t and not isinstance(t["augment"], bool):
+        raise FFTKError(f"{source}: 'train.augment' must be true or false, "
+                        f"got {_short(t['augment'])}")
+    train = TrainSpec(**t)
+    if train.routine not in ROUTINES:
+        raise FFTKError(f"{source}: 'train.routine' must be one of {', '.join(ROUTINES)}")
+    return train
+
+
+def _parse_ff(d: dict[str, Any], source: str) -> FFSpec:
+    ff = FFSpec(**_check_keys(d.get("ff", {}), FF_KEYS, "ff", source))
+    if ff.goodness not in ("mean", "sum"):
+        raise FFTKError(f"{source}: 'ff.goodness' must be 'mean' or 'sum'")
+    if ff.overlay not in OVERLAYS:
+        raise FFTKError(f"{source}: 'ff.overlay' must be one of {', '.join(OVERLAYS)}")
+    if not _finite(ff.threshold):
+        raise FFTKError(f"{source}: 'ff.threshold' must be a finite number, "
+                        f"got {_short(ff.threshold)}")
+    return ff
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def _parse_blocks(d: dict[str, Any], num_classes: int, source: str) -> tuple[BlockSpec, ...]:
@@ -171,18 +239,21 @@ def _parse_blocks(d: dict[str, Any], num_classes: int, source: str) -> tuple[Blo
     if not isinstance(raw, list) or len(raw) < 2:
         raise FFTKError(
             f"{source}: 'blocks' must list at least 2 blocks (inference uses the last two)")
+    if len(raw) > MAX_LAYERS:
+        raise FFTKError(f"{source}: 'blocks' lists {len(raw):,} blocks, over the limit of "
+                        f"{MAX_LAYERS}")
     blocks = []
     for i, b in enumerate(raw):
         b = _check_keys(b, BLOCK_KEYS, f"blocks[{i}]", source)
         if "channels" not in b or "kernel" not in b:
             raise FFTKError(f"{source}: 'blocks[{i}]' needs 'channels' and 'kernel'")
-        channels = _positive_int(b["channels"], f"blocks[{i}].channels", source)
+        channels = _positive_int(b["channels"], f"blocks[{i}].channels", source, MAX_CHANNELS)
         if channels % num_classes:
             raise FFTKError(
                 f"{source}: 'blocks[{i}].channels' = {channels} is not divisible by "
                 f"num_classes = {num_classes} (channel groups need C = J * S)"
             )
-        kernel = _positive_int(b["kernel"], f"blocks[{i}].kernel", source)
+        kernel = _positive_int(b["kernel"], f"blocks[{i}].kernel", source, MAX_KERNEL)
         blocks.append(BlockSpec(channels, kernel, bool(b.get("pool", False))))
     return tuple(blocks)
 
@@ -193,6 +264,9 @@ def _parse_layers(d: dict[str, Any], source: str) -> tuple[LayerSpec, ...]:
         raise FFTKError(f"{source}: 'blocks' is for algorithm 'improved'; use 'layers'")
     if not isinstance(raw, list) or len(raw) < 2:
         raise FFTKError(f"{source}: 'layers' must list at least 2 layers")
+    if len(raw) > MAX_LAYERS:
+        raise FFTKError(f"{source}: 'layers' lists {len(raw):,} layers, over the limit of "
+                        f"{MAX_LAYERS}")
     layers = []
     seen_linear = False
     for i, layer in enumerate(raw):
@@ -201,19 +275,21 @@ def _parse_layers(d: dict[str, Any], source: str) -> tuple[LayerSpec, ...]:
         if kind == "linear":
             seen_linear = True
             layers.append(LayerSpec("linear", units=_positive_int(
-                layer.get("units"), f"layers[{i}].units", source)))
+                layer.get("units"), f"layers[{i}].units", source, MAX_UNITS)))
         elif kind == "conv":
             if seen_linear:
                 raise FFTKError(f"{source}: 'layers[{i}]' is a conv after a linear layer")
             layers.append(LayerSpec(
                 "conv",
-                channels=_positive_int(layer.get("channels"), f"layers[{i}].channels", source),
-                kernel=_positive_int(layer.get("kernel", 3), f"layers[{i}].kernel", source),
+                channels=_positive_int(layer.get("channels"), f"layers[{i}].channels", source,
+                                       MAX_CHANNELS),
+                kernel=_positive_int(layer.get("kernel", 3), f"layers[{i}].kernel", source,
+                                     MAX_KERNEL),
                 pool=bool(layer.get("pool", False)),
             ))
         else:
             raise FFTKError(
-                f"{source}: 'layers[{i}].type' must be 'linear' or 'conv', got {kind!r}")
+                f"{source}: 'layers[{i}].type' must be 'linear' or 'conv', got {_short(kind)}")
     return tuple(layers)
 
 
@@ -229,6 +305,35 @@ def _check_spatial(spec: ModelSpec, source: str) -> None:
             size //= 2
         if size < 1:
             raise FFTKError(f"{source}: '{where}.kernel' shrinks the feature map below 1x1")
+
+
+def _check_size(spec: ModelSpec, source: str) -> None:
+    """Refuse, before anything is allocated, a network whose feature maps or weights are absurd:
+    each layer's output for one image, and an estimate of all weights (head included)."""
+    c, h, w = spec.input
+    params, outputs = 0, []
+    layers = [(f"blocks[{i}]", "conv", b.channels, b.kernel, b.pool)
+              for i, b in enumerate(spec.blocks)]
+    layers += [(f"layers[{i}]", lyr.type, lyr.units or lyr.channels, lyr.kernel, lyr.pool)
+               for i, lyr in enumerate(spec.layers)]
+    for where, kind, width, kernel, pool in layers:
+        if kind == "conv":
+            params += kernel * kernel * c * width + 2 * c + width  # conv + norm + bias
+            h, w = conv_out(h, kernel, spec.padding), conv_out(w, kernel, spec.padding)
+            c, elements = width, width * h * w
+            h, w = (h // 2, w // 2) if pool else (h, w)
+        else:
+            params += c * h * w * width + width
+            c, h, w = width, 1, 1
+            elements = width
+        if elements > MAX_FEATURE_ELEMENTS:
+            raise FFTKError(f"{source}: '{where}' outputs {elements:,} values per image, over "
+                            f"the limit of {MAX_FEATURE_ELEMENTS:,}")
+        outputs.append(c * h * w)
+    params += (2 + spec.num_classes) * sum(outputs[-2:])  # the one-pass head, about
+    if params > MAX_PARAMS.get():
+        raise FFTKError(f"{source}: the model would hold about {params:,} weights, over the "
+                        f"limit ({MAX_PARAMS.hint()})")
 
 
 def load_spec_file(path: str | Path) -> ModelSpec:

@@ -2,21 +2,30 @@
 
 Pillow is imported only to decode image files, so a board without it can still run on
 arrays (and on the bundled demo set); the error says which package to install.
+
+Limits, checked from headers before anything is decoded or allocated: an image file may have at
+most $FFTK_MAX_IMAGE_PIXELS pixels (fftoolkit/limits.py), and one array in a .npy/.npz at most
+MAX_ARRAY_BYTES ($FFTK_MAX_ARRAY_BYTES, default 1 GiB); arrays of objects are never unpickled.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.limits import GiB, Limit, image_pixel_limit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif",
                   ".tiff")
 ARRAY_SUFFIXES = (".npy", ".npz")
+MAX_ARRAY_BYTES = Limit(1 * GiB, "FFTK_MAX_ARRAY_BYTES")  # one array of a .npy/.npz input
+NPZ_ARRAYS = ("images", "labels", "classes")  # the arrays of a .npz that are read
 
 
 @dataclass(eq=False)
@@ -59,7 +68,7 @@ def decode_image(path: str | Path) -> np.ndarray:
         raise FFTKError(f"{path}: decoding image files needs Pillow (pip install pillow), or "
                         "pass the images as a .npy/.npz array") from None
     try:
-        with Image.open(path) as im:
+        with image_pixel_limit(str(path)), Image.open(path) as im:
             if im.mode in ("1", "I", "I;16", "F"):
                 im = im.convert("L")
             elif im.mode not in ("L", "LA", "RGB", "RGBA"):
@@ -74,6 +83,7 @@ def load_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[s
     """.npy (one HWC image or an NHWC batch) or .npz (`images`, optional `labels`, `classes`)."""
     path = Path(path)
     try:
+        _check_array_headers(path)
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
@@ -88,8 +98,49 @@ def load_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[s
     except FFTKError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise FFTKError(f"{path}: not a readable .npy/.npz file ({exc})") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise FFTKError(f"{path}: not a readable .npy/.npz file ({first})") from None
+    if labels is not None and (labels.ndim != 1 or labels.dtype.kind not in "iu"):
+        raise FFTKError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} "
+                        f"{labels.shape}")
     return _as_nhwc(images, path), labels, classes
+
+
+def _check_array_headers(path: Path) -> None:
+    """Read the header of the .npy (or of each array a .npz holds that is used) and refuse
+    object arrays and sizes over MAX_ARRAY_BYTES, before numpy allocates anything."""
+    with path.open("rb") as fp:
+        magic = fp.read(6)
+        fp.seek(0)
+        if magic.startswith(b"PK"):
+            with zipfile.ZipFile(fp) as archive:
+                names = archive.namelist()
+                for name in NPZ_ARRAYS:
+                    if name in names:  # numpy would read a raw member whole, unchecked
+                        raise FFTKError(f"{path}: .npz member {name!r} is not a .npy array")
+                    if f"{name}.npy" in names:
+                        with archive.open(f"{name}.npy") as member:
+                            _check_header(member, path, f"'{name}' ")
+        elif magic == b"\x93NUMPY":
+            _check_header(fp, path, "")
+
+
+def _check_header(fp: IO[bytes], path: Path, which: str) -> None:
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise FFTKError(f"{path}: {which}array uses .npy format {version}; save it with "
+                        "numpy.save as plain numbers")
+    if dtype.hasobject:
+        raise FFTKError(f"{path}: {which}array holds Python objects ({dtype}); only plain "
+                        "numbers and strings are read, never pickles")
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_ARRAY_BYTES.get():
+        raise FFTKError(f"{path}: {which}array declares shape {shape} of {dtype} "
+                        f"({size:,} bytes), over the size limit ({MAX_ARRAY_BYTES.hint()})")
 
 
 def _as_nhwc(images: np.ndarray, path: Path) -> np.ndarray:
@@ -136,6 +187,10 @@ def _load_file(path: Path, classes: list[str]) -> Inputs:
             labels = np.full(len(images), -1, dtype=np.int64)
         elif len(labels) != len(images):
             raise FFTKError(f"{path}: {len(labels)} labels for {len(images)} images")
+        elif len(labels) and (labels.min() < -1 or labels.max() >= len(classes)):
+            raise FFTKError(f"{path}: labels must be -1 (unknown) or 0..{len(classes) - 1} "
+                            f"(the model's {len(classes)} classes), found {labels.min()}.."
+                            f"{labels.max()}")
         if file_classes is not None and file_classes != classes:
             raise FFTKError(f"{path}: its classes {file_classes} are not the model's {classes}")
         names = [f"{path.name}[{i}]" for i in range(len(images))]

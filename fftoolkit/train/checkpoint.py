@@ -10,6 +10,7 @@ Two formats:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,62 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     for key in ("spec", "model", "classes", "normalization"):
         if key not in state:
             raise FFTKError(f"{path}: checkpoint is missing '{key}'")
+    check_fields(state, str(path))
     return state
+
+
+def check_fields(state: dict[str, Any], source: str) -> None:
+    """Check the metadata's types once, at load, so a crafted or damaged checkpoint fails here
+    with the field's name instead of as a traceback deep inside training, eval or export."""
+    _expect(state, "spec", isinstance(state["spec"], dict), "a mapping", source)
+    model = state["model"]
+    _expect(state, "model", isinstance(model, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()),
+        "a mapping of names to tensors", source)
+    classes = state["classes"]
+    _expect(state, "classes", isinstance(classes, list) and bool(classes) and all(
+        isinstance(c, str) for c in classes), "a non-empty list of strings", source)
+    _check_normalization(state["normalization"], source)
+    if "metrics" in state:
+        _expect(state, "metrics", isinstance(state["metrics"], list) and all(
+            isinstance(m, dict) for m in state["metrics"]), "a list of mappings", source)
+    if "train_args" in state:
+        _expect(state, "train_args", isinstance(state["train_args"], dict), "a mapping", source)
+
+
+def _check_normalization(norm: Any, source: str) -> None:
+    """{'mean': [...], 'std': [...]}: one finite number per channel, every std above zero."""
+    if not isinstance(norm, dict) or not {"mean", "std"} <= set(norm):
+        raise FFTKError(f"{source}: checkpoint field 'normalization' must be a mapping with "
+                        f"'mean' and 'std', got {_describe(norm)}")
+    for key in ("mean", "std"):
+        values = norm[key]
+        if not isinstance(values, list) or not values or not all(_finite(v) for v in values):
+            raise FFTKError(f"{source}: checkpoint field 'normalization.{key}' must be a "
+                            f"non-empty list of finite numbers, got {_describe(values)}")
+    if len(norm["mean"]) != len(norm["std"]):
+        raise FFTKError(f"{source}: checkpoint field 'normalization' has {len(norm['mean'])} "
+                        f"means but {len(norm['std'])} stds")
+    if any(v <= 0 for v in norm["std"]):
+        raise FFTKError(f"{source}: checkpoint field 'normalization.std' must be above zero, "
+                        f"got {norm['std']}")
+
+
+def _expect(state: dict[str, Any], key: str, ok: bool, expected: str, source: str) -> None:
+    if not ok:
+        raise FFTKError(f"{source}: checkpoint field '{key}' must be {expected}, "
+                        f"got {_describe(state[key])}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _describe(value: Any) -> str:
+    """A short, one-line description of a bad value (never its whole repr)."""
+    text = repr(value).replace("\n", " ")
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:

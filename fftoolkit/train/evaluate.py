@@ -70,10 +70,14 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, split: str = "val"
     """`fftk eval`: load a checkpoint, check the dataset fits, measure error % per mode."""
     from fftoolkit.data import load_dataset
 
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise FFTKError(f"--limit must be a whole number >= 1, got {limit!r}")
     state = load_checkpoint(checkpoint)
     net = build_network_from_state(state, source=str(checkpoint))
     ds = load_dataset(dataset, split, val_split=val_split)
     check_dataset_fits(net.spec.input, net.spec.num_classes, ds.classes, ds.images, dataset)
+    if len(ds) == 0:
+        raise FFTKError(f"{dataset}: the {split} split is empty (nothing to evaluate)")
     images, labels = ds.images[:limit], ds.labels[:limit]
     norm = state["normalization"]
     t0 = time.perf_counter()

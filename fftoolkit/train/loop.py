@@ -7,9 +7,10 @@ of the routine's schedule and the one-pass head, then validate, log, checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from fftoolkit.errors import FFTKError
 from fftoolkit.ff import chunk_schedule, make_objective
 from fftoolkit.ff.objectives import head_loss
 from fftoolkit.models import build_network_from_state, create_model, load_spec
-from fftoolkit.models.spec import ModelSpec, spec_from_dict
+from fftoolkit.models.spec import ROUTINES, ModelSpec, spec_from_dict
 from fftoolkit.train.augment import random_crop_flip, to_float
 from fftoolkit.train.checkpoint import load_checkpoint, save_checkpoint
 from fftoolkit.train.evaluate import check_dataset_fits, error_rates
@@ -66,6 +67,77 @@ class TrainConfig:
             gamma=self.gamma if self.gamma is not None else t.gamma,
             augment=t.augment if self.augment is None else self.augment,
         )
+
+
+DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2**32-1
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings that would crash mid-run or silently fall back to the spec's value
+    (`epochs=0` used to mean "the spec's epochs"), naming the option as the CLI spells it."""
+    for key in ("epochs", "batch_size", "limit", "threads"):
+        value = getattr(cfg, key)
+        if value is not None and not _is_int(value, low=1):
+            raise FFTKError(f"{_flag(key)} must be a whole number >= 1, got {value!r}")
+    if cfg.lr is not None and not (_is_finite(cfg.lr) and cfg.lr > 0):
+        raise FFTKError(f"--lr must be a finite number above 0, got {cfg.lr!r}")
+    if cfg.gamma is not None and not (_is_finite(cfg.gamma) and 0 < cfg.gamma <= 1):
+        raise FFTKError(f"--gamma must be a number in (0, 1], got {cfg.gamma!r}")
+    if cfg.milestones is not None and not (
+            isinstance(cfg.milestones, list) and all(_is_int(m, low=1) for m in cfg.milestones)):
+        raise FFTKError(f"--milestones must be epochs >= 1, got {cfg.milestones!r}")
+    if not _is_int(cfg.seed, low=0, high=MAX_SEED):
+        raise FFTKError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {cfg.seed!r}")
+    _check_choices(cfg)
+
+
+def _check_choices(cfg: TrainConfig) -> None:
+    """The text and flag settings (the CLI's types check them too; a checkpoint's may not)."""
+    if not isinstance(cfg.model, str) or not (cfg.dataset is None or isinstance(cfg.dataset, str)):
+        raise FFTKError(f"model and --dataset must be text, got {cfg.model!r}, {cfg.dataset!r}")
+    if cfg.routine is not None and cfg.routine not in ROUTINES:
+        raise FFTKError(f"--routine must be one of {', '.join(ROUTINES)}, got {cfg.routine!r}")
+    if cfg.device not in DEVICES:
+        raise FFTKError(f"--device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+    if cfg.augment is not None and not isinstance(cfg.augment, bool):
+        raise FFTKError(f"--augment must be true or false, got {cfg.augment!r}")
+
+
+def _is_int(value: object, low: int, high: int | None = None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low \
+        and (high is None or value <= high)
+
+
+def _is_finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _resumed_config(cfg: TrainConfig, saved: object, ckpt_path: Path) -> TrainConfig:
+    """The saved run's settings (only the schedule's future may change), checked field by field:
+    a checkpoint's `train_args` is data from a file, not trusted keyword arguments."""
+    known = {f.name for f in fields(TrainConfig)} - {"resume"}
+    if not isinstance(saved, dict) or not {"model", "epochs"} <= set(saved) <= known:
+        extra = sorted(set(saved) - known) if isinstance(saved, dict) else []
+        what = f"unknown key {extra[0]!r}" if extra else "missing 'model' or 'epochs'"
+        raise FFTKError(f"{ckpt_path}: checkpoint field 'train_args' is not a saved run "
+                        f"({what}); start a new run instead of --resume")
+    resumed = replace(
+        TrainConfig(**{**saved, "resume": True}),
+        epochs=cfg.epochs or saved["epochs"],
+        milestones=saved.get("milestones") if cfg.milestones is None else cfg.milestones,
+        gamma=saved.get("gamma") if cfg.gamma is None else cfg.gamma,
+    )
+    try:
+        check_config(resumed)
+    except FFTKError as exc:
+        raise FFTKError(f"{ckpt_path}: checkpoint field 'train_args': {exc}") from None
+    return resumed
 
 
 def pick_device(name: str) -> torch.device:
@@ -183,6 +255,51 @@ def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
 
 
+def _check_resumable(state: dict[str, Any], ckpt_path: Path) -> None:
+    """A checkpoint to resume from holds the trainer's state too; weights-only ones do not."""
+    for key, kind in (("trainer", dict), ("rng", dict), ("metrics", list), ("train_args", dict)):
+        if not isinstance(state.get(key), kind):
+            raise FFTKError(f"{ckpt_path}: checkpoint field '{key}' is missing or not a "
+                            f"{kind.__name__}: not a resumable training checkpoint")
+
+
+def _restore(trainer: Trainer, generator: torch.Generator, state: dict[str, Any],
+             ckpt_path: Path) -> None:
+    """Optimiser, schedule and RNG states of a resumed run; a mismatch names the file."""
+    try:
+        trainer.load_state(state["trainer"])
+        generator.set_state(state["rng"]["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise FFTKError(f"{ckpt_path}: checkpoint fields 'trainer'/'rng' do not fit this "
+                        f"model ({first})") from None
+
+
+def _check_not_empty(cfg: TrainConfig, n_train: int, n_val: int) -> None:
+    """Training needs images, and each epoch measures the validation error: refuse empty splits
+    up front instead of failing after the first epoch."""
+    if n_train == 0:
+        raise FFTKError(f"{cfg.dataset}: the training split is empty")
+    if n_val == 0:
+        given = "the default --val-split" if cfg.val_split is None else \
+            f"--val-split {cfg.val_split}"
+        raise FFTKError(f"{cfg.dataset}: the validation split is empty ({given} takes no "
+                        "images); every epoch reports the validation error, so pass a larger "
+                        "--val-split or give the dataset a val/ folder")
+
+
+def _save(out: Path, ckpt_path: Path, metrics: list[dict[str, Any]],
+          state: dict[str, Any]) -> None:
+    """Checkpoint, then metrics.jsonl, both atomic; a failed write is one line, not a trace."""
+    try:
+        save_checkpoint(ckpt_path, state)
+        _write_metrics(out / "metrics.jsonl", metrics)
+    except OSError as exc:
+        raise FFTKError(f"{out}: cannot write the run ({exc.strerror or exc}); the previous "
+                        "checkpoint, if any, is intact") from None
+
+
 def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
@@ -195,6 +312,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 
 
 def _train(cfg: TrainConfig, progress: bool) -> Path:
+    check_config(cfg)
     out = Path(cfg.out)
     ckpt_path = out / "last.pt"
     resume_state = None
@@ -202,15 +320,10 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         if not ckpt_path.is_file():
             raise FFTKError(f"{ckpt_path}: nothing to resume (no checkpoint in {out})")
         resume_state = load_checkpoint(ckpt_path)
+        _check_resumable(resume_state, ckpt_path)
         spec = spec_from_dict(resume_state["spec"], source=str(ckpt_path))
-        saved = resume_state["train_args"]
         # A resumed run keeps its settings; only the schedule's future may be changed.
-        cfg = replace(
-            TrainConfig(**{**saved, "resume": True}),
-            epochs=cfg.epochs or saved["epochs"],
-            milestones=saved["milestones"] if cfg.milestones is None else cfg.milestones,
-            gamma=saved["gamma"] if cfg.gamma is None else cfg.gamma,
-        )
+        cfg = _resumed_config(cfg, resume_state["train_args"], ckpt_path)
     else:
         if ckpt_path.exists():
             raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
@@ -227,6 +340,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     val_ds = load_dataset(cfg.dataset, "val", val_split=cfg.val_split)
     check_dataset_fits(spec.input, spec.num_classes, train_ds.classes, train_ds.images,
                        cfg.dataset)
+    _check_not_empty(cfg, len(train_ds), len(val_ds))
     keep = _subset(len(train_ds.labels), cfg.limit, cfg.seed)
     images = torch.from_numpy(train_ds.images[keep])
     labels = torch.from_numpy(train_ds.labels[keep]).long()
@@ -245,10 +359,8 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     metrics: list[dict[str, Any]] = []
     start_epoch = 0
     if resume_state:
-        trainer.load_state(resume_state["trainer"])
+        _restore(trainer, generator, resume_state, ckpt_path)
         trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=len(resume_state["metrics"]))
-        generator.set_state(resume_state["rng"]["generator"])
-        torch.set_rng_state(resume_state["rng"]["torch"])
         metrics = resume_state["metrics"]
         start_epoch = len(metrics)
 
@@ -294,7 +406,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             "peak_device_mb": peak_device_mb(device),
         }
         metrics.append(record)
-        save_checkpoint(ckpt_path, {
+        _save(out, ckpt_path, metrics, {
             "spec": spec.to_dict(),
             "classes": list(train_ds.classes),
             "normalization": norm,
@@ -304,7 +416,6 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             "metrics": metrics,
             "train_args": train_args,
         })
-        _write_metrics(out / "metrics.jsonl", metrics)
         if progress:
             tqdm.write(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {sum(record['loss_per_block']):.4f}  "

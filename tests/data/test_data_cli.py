@@ -39,9 +39,11 @@ def test_info_rejects_a_bad_val_split(jpeg_subset: Path, tmp_path: Path,
                                       capsys: pytest.CaptureFixture) -> None:
     code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "1.5",
                             "--cache-dir", str(tmp_path))
-    assert code == 2 and "val_split fraction must be in [0, 1), got 1.5" in error_line(err)
-    code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", "ten")
-    assert code == 2 and "neither a count (500) nor a fraction (0.1)" in err
+    assert code == 2 and "'--val-split': '1.5' is neither a count >= 0 (500) nor a fraction " \
+        "in [0, 1)" in error_line(err)
+    for bad in ("ten", "-3", "nan"):
+        code, _, err = run_fftk(capsys, "data", "info", str(jpeg_subset), "--val-split", bad)
+        assert code == 2 and f"'{bad}' is neither a count" in error_line(err)
 
 
 def test_info_of_a_tree_with_its_own_val(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
