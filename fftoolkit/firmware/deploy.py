@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fftoolkit.atomic import atomic_dir
+from fftoolkit.atomic import atomic_dir, refuse_overlap
 from fftoolkit.errors import FFTKError
 from fftoolkit.firmware.render import DeployConfig, load_deploy_config, read_bundle
 from fftoolkit.firmware.ssh import Log, Remote, remote_path, run_command, stderr_log
@@ -65,6 +65,9 @@ def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
     """Copy, install, check, benchmark (or run), fetch. Raises FFTKError with the fix."""
     deploy_dir = Path(deploy_dir)
     cfg = check_deploy_dir(deploy_dir, opts.expect_sha256)
+    # logs fetched into the deploy folder would be shipped to the board by the next deploy
+    refuse_overlap(opts.results, {"deploy directory": deploy_dir}, option="--results",
+                   allow_parent=True)
     if opts.run not in ("bench", "run"):
         raise FFTKError(f"--run {opts.run}: choose bench or run")
     where = opts.remote_dir or f"~/fftk-deploy/{cfg.model}"

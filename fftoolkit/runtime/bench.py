@@ -102,6 +102,7 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
         **machine_facts(),
     }
     refuse_overlap(opts.log_dir, {"bundle": bundle}, option="--log-dir", allow_parent=True)
+    _writable_log_dir(opts.log_dir)
     report = BenchReport(records=[])
     # SIGINT/SIGTERM/SIGHUP stop the current child and remove the temp folder, then raise
     # Interrupted (the CLI exits 128 + the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -128,13 +129,23 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
             if warning and warning not in report.warnings:
                 report.warnings.append(warning)
             report.records.append(record)
-            opts.log_dir.mkdir(parents=True, exist_ok=True)
             report.json_paths.append(write_json(opts.log_dir, record))
             report.csv_path = append_csv(opts.log_dir, record)
     if not report.records:
         first = next(iter(report.failures.values()), "nothing ran")
         raise FFTKError(first)
     return report
+
+
+def _writable_log_dir(log_dir: Path) -> None:
+    """Make the log folder now, so a bad --log-dir fails before minutes of benchmarking."""
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FFTKError(f"{log_dir}: cannot create the log folder ({exc.strerror}); choose "
+                        "another --log-dir") from None
+    if not os.access(log_dir, os.W_OK | os.X_OK):
+        raise FFTKError(f"{log_dir}: the log folder is not writable; choose another --log-dir")
 
 
 def _macs(extra: dict[str, Any]) -> int | None:

@@ -174,3 +174,47 @@ def test_deploy_will_not_overwrite_a_folder_it_did_not_make(sshd, rpi4_dir, tmp_
     line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", home))
     assert "holds other files" in line and "--remote-dir" in line
     assert [p.name for p in home.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.slow
+def test_hostile_remote_dir_stays_data_on_the_board(sshd, rpi4_dir, val_images, tmp_path):
+    """The remote folder reaches install.sh and the systemd units; metacharacters in it (the
+    sed `e` command of issue 10 ran a program through `|`) must stay part of the path."""
+    marker = tmp_path / "PWNED"
+    board = tmp_path / f"x|e touch {marker}|;$(touch {marker})%n" / "tiny"
+    result = deploy(sshd, rpi4_dir, "--remote-dir", board, "--results", tmp_path / "results",
+                    "--formats", "tflite-int8", "--threads", "1", "--runs", "5", "--warmup", "0",
+                    "--input", val_images, "--fftk-arg=--no-probe")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists()
+    unit = (board / "systemd" / "fftk-bench.service").read_text()
+    escaped = str(board).replace("%", "%%").replace("$", "$$")
+    assert f'ExecStart="{escaped}/.venv/bin/python" "{escaped}/fftk_board.py" bench' in unit
+
+
+def test_deploy_refuses_a_tampered_or_linked_deploy_directory(sshd, rpi4_dir, tmp_path):
+    """What would be shipped is checked before connecting: bundle hashes, deploy.json, links."""
+    tampered = tmp_path / "tampered"
+    shutil.copytree(rpi4_dir, tampered)
+    model = tampered / "bundle" / "model.int8.tflite"
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    line = one_line_error(deploy(sshd, tampered, "--remote-dir", tmp_path / "b1"))
+    assert "model.int8.tflite" in line and "sha256" in line
+
+    linked = tmp_path / "linked"
+    shutil.copytree(rpi4_dir, linked)
+    (linked / "id_ed25519").symlink_to(sshd.key)
+    line = one_line_error(deploy(sshd, linked, "--remote-dir", tmp_path / "b2"))
+    assert "id_ed25519" in line and "symlink" in line
+
+    renamed = tmp_path / "renamed"
+    shutil.copytree(rpi4_dir, renamed)
+    cfg = json.loads((renamed / "deploy.json").read_text())
+    cfg["model"] = "../../escape"
+    (renamed / "deploy.json").write_text(json.dumps(cfg))
+    line = one_line_error(deploy(sshd, renamed))
+    assert "deploy.json" in line and "not a safe name" in line
+    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", tmp_path / "b3",
+                                 "--expect-sha256", "0" * 64))
+    assert "not the expected" in line
+    assert not any((tmp_path / b).exists() for b in ("b1", "b2", "b3"))

@@ -228,3 +228,11 @@ def test_manifest_mutator_every_field_every_wrong_type(tiny_bundle: Path, tmp_pa
             except FFTKError as exc:
                 assert "\n" not in str(exc)
     assert refused > 5 * accepted, (refused, accepted)
+
+
+def test_unusable_log_dir_fails_before_benchmarking(tiny_bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    proc = fftk("bench", tiny_bundle, tiny_bundle.parent / "tree" / "val", "--formats",
+                "onnx-fp32", "--runs", "5", "--no-probe", "--log-dir", tmp_path / "file" / "x")
+    _one_line_error(proc, "cannot create the log folder", "--log-dir")
+    assert "benchmarking" not in proc.stdout
