@@ -73,7 +73,9 @@ def row(name: str, what: str, metrics: list[dict], epoch: int, command: str) -> 
         "val_multi_pass_error": m["val_multi_pass_error"],
         "best_val_one_pass_error": min(x["val_one_pass_error"] for x in metrics[:epoch]),
         "mean_epoch_seconds": round(sum(x["epoch_seconds"] for x in metrics[:epoch]) / epoch, 1),
-        "peak_rss_mb": max(x["peak_rss_mb"] for x in metrics[:epoch]),
+        # metrics.jsonl's ru_maxrss_mb (named peak_rss_mb in runs trained before the rename)
+        "ru_maxrss_mb": max(x.get("ru_maxrss_mb", x.get("peak_rss_mb", 0.0))
+                            for x in metrics[:epoch]),
         "command": command,
     }
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import click
 
+from fftoolkit.bench.bench import BenchOptions, BenchReport, run_bench
+from fftoolkit.bench.sysinfo import machine_facts
+from fftoolkit.bench.table import comparison_table, summarize
 from fftoolkit.demo import export_demo_bundle, find_checkpoint
-from fftoolkit.runtime.bench import BenchOptions, BenchReport, run_bench
 from fftoolkit.runtime.formats import DEMO_FORMATS
 from fftoolkit.runtime.images import Inputs
-from fftoolkit.runtime.sysinfo import machine_facts
-from fftoolkit.runtime.table import comparison_table, summarize
 
 HERE = Path(__file__).resolve().parent
 

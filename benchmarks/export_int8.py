@@ -1,8 +1,8 @@
 """What each int8 lever buys: error and class agreement of int8 ONNX / TFLite vs fp32 torch.
 
-Uses the exporter's own building blocks (the folded graphs, the ONNX and TFLite quantizers,
-its runners) on each checkpoint given, with held-back (val) images, and writes
-benchmarks/export_int8.json + benchmarks/export_int8.md.
+Uses the exporter's own building blocks (the folded graphs, the ONNX and TFLite quantizers)
+on each checkpoint given, runs every variant with the runtime as a one-artifact bundle on
+held-back (val) images, and writes benchmarks/export_int8.json + benchmarks/export_int8.md.
 
     python benchmarks/export_int8.py CHECKPOINT [CHECKPOINT ...] [--dataset D] [--val 1000]
     e.g. FFTK_DATA=~/.cache/fftk OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python \
@@ -23,17 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from fftoolkit.export.accuracy import normalise, predict_classes
-from fftoolkit.export.bundle import read_onnx_file, read_tflite_file
-from fftoolkit.export.calib import default_dataset, load_images
+from fftoolkit.export.bundle import read_onnx_file, read_tflite_file, runtime_predictions
+from fftoolkit.export.calib import default_dataset, load_images, normalise
 from fftoolkit.export.graphs import build_graphs
 from fftoolkit.export.onnx_export import export_onnx
 from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
 from fftoolkit.export.tflite_export import export_tflite, quantize_tflite
-from fftoolkit.models import build_network_from_state
-from fftoolkit.runtime.manifest import Artifact, sha256_file
-from fftoolkit.train import load_checkpoint
-from fftoolkit.train.evaluate import predict_both
+from fftoolkit.ff.predict import predict_both
+from fftoolkit.models import Checkpoint, build_network_from_state, load_checkpoint
+from fftoolkit.runtime.manifest import Artifact, Manifest, sha256_file
 
 HERE = Path(__file__).resolve().parent
 
@@ -91,6 +89,21 @@ def score(one: np.ndarray, multi: np.ndarray, labels: np.ndarray,
             "multi_pass_agreement": round(100.0 * float((multi == ref[1]).mean()), 2)}
 
 
+def _run(tmp: Path, model: Path, key: str, art: Artifact, graphs: Any, state: Checkpoint,
+         checkpoint: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(one-pass, multi-pass) classes from the runtime, with `model` as a one-artifact bundle."""
+    folder = tmp / model.stem
+    folder.mkdir()
+    (folder / model.name).write_bytes(model.read_bytes())
+    spec = state.spec
+    Manifest(model_name=spec["name"], algorithm=spec["algorithm"], spec=spec,
+             classes=list(state.classes), input_shape=list(spec["input"]),
+             normalization=graphs.normalization, goodness_blocks=graphs.goodness_blocks,
+             head_blocks=graphs.head_blocks, multi_pass=graphs.multi_pass,
+             artifacts={key: art}, source_checkpoint_sha256=sha256_file(checkpoint)).write(folder)
+    return runtime_predictions(folder, key, images)
+
+
 def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
     """Every row of TFLITE_ROWS and ONNX_ROWS on one checkpoint."""
     t0 = time.time()
@@ -98,10 +111,10 @@ def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
     net = build_network_from_state(state, source=checkpoint)
     spec = net.spec
     dataset = dataset or default_dataset(state, spec)
-    variants = {k: build_graphs(net, state["normalization"], **v) for k, v in GRAPHS.items()}
+    variants = {k: build_graphs(net, state.normalization, **v) for k, v in GRAPHS.items()}
     graphs = variants["lean"]
     held = load_images(dataset, "val", n_val, state, spec)
-    norm = state["normalization"]
+    norm = state.normalization
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     ref_err = (100.0 * float((ref[0] != held.labels).mean()),
                100.0 * float((ref[1] != held.labels).mean()))
@@ -121,7 +134,7 @@ def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
                             g.input_range)
             art = Artifact("tflite", "int8", "NHWC", 1, read_tflite_file(tmp, path.name),
                            goodness=mode)
-            one, multi = predict_classes(tmp, art, held.images, g.normalization, g.multi_pass)
+            one, multi = _run(tmp, path, "tflite-int8", art, g, state, checkpoint, held.images)
             rows.append({"format": "tflite-int8", "config": name, "calib_images": n,
                          "size_ratio": round(path.stat().st_size / src.stat().st_size, 3),
                          **score(one, multi, held.labels, ref, ref_err)})
@@ -131,8 +144,8 @@ def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
             quantize_onnx(tmp / "model.onnx", path,
                           {"image": normalise(calib_images[n], graphs.normalization)}, opts)
             art = Artifact("onnx", "int8", "NCHW", None, read_onnx_file(tmp, path.name))
-            one, multi = predict_classes(tmp, art, held.images, graphs.normalization,
-                                         graphs.multi_pass)
+            one, multi = _run(tmp, path, "onnx-int8", art, graphs, state, checkpoint,
+                              held.images)
             size = path.stat().st_size / (tmp / "model.onnx").stat().st_size
             rows.append({"format": "onnx-int8", "config": name, "calib_images": n,
                          "options": asdict(opts), "size_ratio": round(size, 3),
@@ -140,7 +153,7 @@ def measure(checkpoint: str, dataset: str | None, n_val: int) -> dict[str, Any]:
             print(rows[-1], flush=True)
     return {
         "checkpoint": checkpoint, "checkpoint_sha256": sha256_file(checkpoint),
-        "epoch": (state.get("metrics") or [{}])[-1].get("epoch"),
+        "epoch": (state.metrics or [{}])[-1].get("epoch"),
         "model": spec.name, "dataset": dataset, "split": "val", "images": int(len(held.labels)),
         "fp32_torch": {"one_pass_error": round(ref_err[0], 2),
                        "multi_pass_error": round(ref_err[1], 2)},

@@ -30,7 +30,7 @@ from torch import nn
 
 from fftoolkit.models import ImprovedFFNet, load_spec
 from fftoolkit.train.loop import TrainConfig, Trainer
-from fftoolkit.train.memory import peak_rss_mb
+from fftoolkit.train.memory import ru_maxrss_mb
 
 VARIANTS = {
     # name: (method, channels_last, routine, compact_pool)
@@ -112,7 +112,7 @@ def worker(variant: str, model: str, steps: int, batch: int) -> dict:
                     "compact_pool": compact_pool, "batch": batch}
     if method == "none":
         net = net.to(memory_format=fmt)
-        result["peak_rss_mb"] = peak_rss_mb()
+        result["peak_rss_mb"] = ru_maxrss_mb()
         return result
     counter = SavedBytes(list(net.parameters()))
     gen = torch.Generator().manual_seed(0)
@@ -137,7 +137,7 @@ def worker(variant: str, model: str, steps: int, batch: int) -> dict:
     # resident, so what the full batch adds on top is the memory the training method needs.
     for _ in range(2):
         step(x[:2], y[:2])
-    warm_rss = peak_rss_mb()
+    warm_rss = ru_maxrss_mb()
     with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
         for _ in range(3):  # warm-up: allocator and oneDNN primitive caches
             step(x, y)
@@ -146,8 +146,8 @@ def worker(variant: str, model: str, steps: int, batch: int) -> dict:
             step(x, y)
         dt = (time.perf_counter() - t0) / steps
     result.update(step_ms=round(1000 * dt, 1), s_per_epoch_45k=round(dt * 45000 / batch, 1),
-                  saved_tensor_mb=round(counter.peak / 2**20, 2), peak_rss_mb=peak_rss_mb(),
-                  peak_rss_over_warm_mb=round(peak_rss_mb() - warm_rss, 1))
+                  saved_tensor_mb=round(counter.peak / 2**20, 2), peak_rss_mb=ru_maxrss_mb(),
+                  peak_rss_over_warm_mb=round(ru_maxrss_mb() - warm_rss, 1))
     return result
 
 
@@ -157,7 +157,8 @@ def bp_reference_error(dataset: str, epochs: int, batch: int) -> dict:
     from tqdm import tqdm
 
     from fftoolkit.data import channel_stats, load_dataset
-    from fftoolkit.train.augment import random_crop_flip, to_float
+    from fftoolkit.ff.predict import to_float
+    from fftoolkit.train.augment import random_crop_flip
     from fftoolkit.train.evaluate import error_rates
 
     torch.manual_seed(0)

@@ -17,7 +17,8 @@ import platform
 import sys
 from pathlib import Path
 
-from fftoolkit.train import evaluate_checkpoint, load_checkpoint
+from fftoolkit.models import load_checkpoint
+from fftoolkit.train import evaluate_checkpoint
 
 
 def machine() -> str:
@@ -40,7 +41,7 @@ def train_command(args: dict) -> str:
 def row(name: str, checkpoint: str, dataset: str, split: str) -> dict:
     state = load_checkpoint(checkpoint)
     result = evaluate_checkpoint(checkpoint, dataset, split=split)
-    metrics = state.get("metrics", [])
+    metrics = state.metrics or []
     return {
         "name": name,
         "checkpoint": checkpoint,
@@ -51,7 +52,7 @@ def row(name: str, checkpoint: str, dataset: str, split: str) -> dict:
         "n": result.n,
         "epochs": len(metrics),
         "train_hours": round(sum(m["epoch_seconds"] for m in metrics) / 3600, 2),
-        "train_command": train_command(state["train_args"]) if "train_args" in state else None,
+        "train_command": train_command(state.train_args) if state.train_args is not None else None,
         "eval_command": f"fftk eval {checkpoint} --dataset {dataset} --split {split} --json",
     }
 

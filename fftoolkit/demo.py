@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import click
 import numpy as np
 
+from fftoolkit.bench.bench import BenchOptions, run_bench
 from fftoolkit.errors import FFTKError
-from fftoolkit.runtime.bench import BenchOptions, run_bench
 from fftoolkit.runtime.demo_set import demo_set_path
 from fftoolkit.runtime.formats import DEMO_FORMATS
 from fftoolkit.runtime.images import Inputs, load_arrays

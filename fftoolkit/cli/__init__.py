@@ -73,7 +73,7 @@ def main() -> None:
         cli.main(prog_name="fftk", standalone_mode=False)
     except FFTKError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 2))  # runtime.interrupt.Interrupted: 128 + signal
+        sys.exit(getattr(exc, "exit_code", 2))  # bench.interrupt.Interrupted: 128 + signal
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

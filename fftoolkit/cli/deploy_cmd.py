@@ -97,11 +97,11 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
       fftk deploy deploy/tiny-coral mendel@coral.local --remote-python ~/miniforge3/bin/python3
       fftk deploy deploy/tiny-rpi5 pi@raspberrypi.local --run run --input /home/pi/photos
     """
+    from fftoolkit.bench.sysinfo import throttle_warning
+    from fftoolkit.bench.table import comparison_table, summarize
     from fftoolkit.firmware.deploy import DeployOptions
     from fftoolkit.firmware.deploy import deploy as do_deploy
     from fftoolkit.firmware.ssh import Remote
-    from fftoolkit.runtime.sysinfo import throttle_warning
-    from fftoolkit.runtime.table import comparison_table, summarize
 
     remote = Remote(destination, port=port, identity=identity, known_hosts=known_hosts,
                     accept_new_host_key=accept_new_host_key, options=list(ssh_options))

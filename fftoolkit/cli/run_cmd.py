@@ -1,7 +1,8 @@
 """`fftk run` and `fftk bench`: inference and benchmarks from a bundle, no torch needed.
 
-Only runtime code is imported here; the dataset loader (Pillow) and the torch reference load
-only when an option asks for them.
+Only runtime and bench code is imported here; the dataset loader (Pillow) and the torch
+reference (`fftoolkit.reference`, which registers the torch-fp32 graph opener) load only when
+an option asks for them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from typing import Any
 
 import click
 
+from fftoolkit.bench.bench import BenchOptions, BenchReport, run_bench
 from fftoolkit.cli.options import expect_sha256
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import BACKENDS
-from fftoolkit.runtime.bench import BenchOptions, BenchReport, run_bench
 from fftoolkit.runtime.demo_set import load_demo_set
 from fftoolkit.runtime.formats import DEMO_FORMATS, FORMATS, PRECISIONS
 from fftoolkit.runtime.images import Inputs, load_inputs
 from fftoolkit.runtime.manifest import load_manifest, manifest_sha256
 from fftoolkit.runtime.predictor import INFERENCE
-from fftoolkit.runtime.runner import classify, open_bundle
+from fftoolkit.runtime.runner import choose_format, classify, open_bundle
 
 _bundle_arg = click.argument("bundle", type=click.Path(path_type=Path))
 _input_arg = click.argument("input", required=False, type=click.Path(path_type=Path))
@@ -110,6 +111,8 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
     """
     manifest = load_manifest(bundle, expect_sha256)
     inputs, _ = _inputs(input, dataset, split, limit, manifest.classes, default_demo=False)
+    if choose_format(manifest, backend, precision)[0].family == "torch":
+        import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
     loaded = open_bundle(bundle, backend=backend, precision=precision, threads=threads,
                          per_block=per_block, expect_sha256=manifest_sha256(bundle))
     bar = _progress(len(inputs), "classifying")

@@ -1,10 +1,14 @@
-"""The in-memory dataset every stage consumes, and the statistics the trainer normalises with."""
+"""The in-memory dataset every stage consumes, the statistics the trainer normalises with, and
+whether a dataset fits a model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from fftoolkit.errors import FFTKError
 
 SPLITS = ("train", "val", "test")
 
@@ -49,3 +53,14 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], l
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
     return [float(m) / 255.0 for m in mean], [float(s) / 255.0 for s in std]
+
+
+def check_dataset_fits(spec_input: Sequence[int], num_classes: int, classes: list[str],
+                       images: np.ndarray, source: str) -> None:
+    """A dataset must match the model's input shape (C, H, W) and class count; say how if not."""
+    c, h, w = spec_input
+    if images.ndim != 4 or tuple(images.shape[1:]) != (h, w, c):
+        raise FFTKError(f"{source}: images are {tuple(images.shape[1:])} (H, W, C) but the model "
+                        f"expects {(h, w, c)}")
+    if len(classes) != num_classes:
+        raise FFTKError(f"{source}: {len(classes)} classes but the model has {num_classes}")

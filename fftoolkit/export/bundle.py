@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,16 +22,19 @@ from tqdm import tqdm
 from fftoolkit import __version__
 from fftoolkit.atomic import atomic_dir, refuse_overlap
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.accuracy import normalise, predict_classes
-from fftoolkit.export.calib import Images, default_dataset, load_images
-from fftoolkit.export.formats import FORMATS, Planned, plan
+from fftoolkit.export.calib import Images, default_dataset, load_images, normalise
+from fftoolkit.export.formats import Planned, plan
 from fftoolkit.export.graphs import ExportGraphs, build_graphs
 from fftoolkit.export.onnx_export import export_onnx
 from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
 from fftoolkit.export.report import accuracy_row, build_report, format_report
 from fftoolkit.export.tflite_export import export_tflite, quantize_tflite, signature_io
-from fftoolkit.models import macs_per_image
+from fftoolkit.ff.predict import predict_both
+from fftoolkit.models import Checkpoint, build_network_from_state, load_checkpoint, macs_per_image
+from fftoolkit.models.checkpoint import export_weights
+from fftoolkit.runtime.formats import FORMATS, artifact_format
 from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, TensorInfo, sha256_file
+from fftoolkit.runtime.runner import open_bundle
 
 EDGETPU_HELP = ("edgetpu_compiler is not on PATH, so no Edge TPU model was built: install it "
                 "on an x86-64 Linux machine from https://coral.ai/docs/edgetpu/compiler/ "
@@ -65,10 +67,7 @@ class ExportResult:
         return format_report(self.report)
 
 
-def _load_net(checkpoint: Path) -> tuple[dict[str, Any], torch.nn.Module]:
-    from fftoolkit.models import build_network_from_state
-    from fftoolkit.train import load_checkpoint
-
+def _load_net(checkpoint: Path) -> tuple[Checkpoint, torch.nn.Module]:
     state = load_checkpoint(checkpoint)
     return state, build_network_from_state(state, source=str(checkpoint))
 
@@ -144,24 +143,19 @@ class _Builder:
                  "blocks": [fmt.file_name(f"block_{i}") for i in range(len(g.blocks))],
                  "head": fmt.file_name("head")}
         with_blocks = fmt.blocks and p.batch is None
-        key = f"{fmt.format}-{fmt.precision}"
-        if key == "onnx-fp32":
-            self._onnx_fp32(names, goodness, with_blocks)
-        elif key == "onnx-int8":
-            self._onnx_int8(names, with_blocks)
-        elif key == "tflite-fp32":
-            self._tflite_fp32(names, goodness, p.batch or 1, with_blocks)
-        elif key == "tflite-int8":
-            self._tflite_int8(names, p.batch or 1, with_blocks)
-        read = read_onnx_file if fmt.format == "onnx" else read_tflite_file
+        BUILDERS[fmt.name](self, names, goodness, p.batch or 1, with_blocks)
+        read = read_onnx_file if fmt.family == "onnx" else read_tflite_file
         return Artifact(
-            format=fmt.format, precision=fmt.precision, layout=fmt.layout,
+            format=fmt.family, precision=fmt.precision, layout=fmt.layout,
             batch=None if fmt.dynamic_batch else (p.batch or 1),
             fused=read(self.tmp, names["fused"]),
             blocks=[read(self.tmp, b) for b in names["blocks"]] if with_blocks else [],
             head=read(self.tmp, names["head"]) if with_blocks else None, goodness=goodness)
 
-    def _onnx_fp32(self, names: dict[str, Any], goodness: str, with_blocks: bool) -> None:
+    # Each builder writes one format's files: (names, goodness mode, batch, with_blocks).
+
+    def _onnx_fp32(self, names: dict[str, Any], goodness: str, batch: int,
+                   with_blocks: bool) -> None:
         g = self.graphs
         outputs = ["logits", "goodness"] if goodness == "in-graph" else ["logits", *g.feature_names]
         self._step(names["fused"])
@@ -175,7 +169,8 @@ class _Builder:
         self._step(names["head"])
         export_onnx(g.head, self.head_inputs, ["logits"], self.tmp / names["head"])
 
-    def _onnx_int8(self, names: dict[str, Any], with_blocks: bool) -> None:
+    def _onnx_int8(self, names: dict[str, Any], goodness: str, batch: int,
+                   with_blocks: bool) -> None:
         assert self.acts is not None
         src = FORMATS["onnx-fp32"]
         q = self.opts.onnx_quant
@@ -205,7 +200,8 @@ class _Builder:
         self._step(names["head"])
         export_tflite(g.head, list(self.head_inputs.values()), 1, self.tmp / names["head"])
 
-    def _tflite_int8(self, names: dict[str, Any], batch: int, with_blocks: bool) -> None:
+    def _tflite_int8(self, names: dict[str, Any], goodness: str, batch: int,
+                     with_blocks: bool) -> None:
         assert self.acts is not None
         src = FORMATS["tflite-fp32"]
         ranges = self.opts.tflite_ranges
@@ -222,6 +218,13 @@ class _Builder:
         self._step(names["head"])
         quantize_tflite(self.tmp / src.file_name("head"), self.tmp / names["head"],
                         self._head_calib(), ranges)
+
+
+# format -> the builder that writes its files (edgetpu-int8 is compiled from tflite-int8)
+BUILDERS = {
+    "onnx-fp32": _Builder._onnx_fp32, "onnx-int8": _Builder._onnx_int8,
+    "tflite-fp32": _Builder._tflite_fp32, "tflite-int8": _Builder._tflite_int8,
+}
 
 
 def _edgetpu(tmp: Path, int8: Artifact) -> tuple[Artifact | None, str | None]:
@@ -262,13 +265,13 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
     if opts.quantize == "int8":
         calib = load_images(dataset, "train", opts.calib_samples, state, spec, opts.seed)
     held = _held_back(dataset, opts, state, spec, required=opts.calib_dataset is not None)
-    graphs = build_graphs(net, state["normalization"])
+    graphs = build_graphs(net, state.normalization)
     notes: list[str] = []
     if held is None:
         notes.append(f"accuracy not measured: no held-back images from {dataset!r}")
     keys = {p.key for p in planned}
     evaluated = [k for k in keys if not k.startswith("edgetpu")] if held is not None else []
-    total = 2 + _planned_steps([p for p in planned if p.fmt.format != "edgetpu"],
+    total = 2 + _planned_steps([p for p in planned if p.fmt.family != "edgetpu"],
                                len(graphs.blocks)) + len(evaluated)
     with tqdm(total=total, desc="export", unit="step", file=sys.stderr,
               disable=not progress) as bar, atomic_dir(out, force=opts.force) as tmp:
@@ -279,7 +282,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
         builder = _Builder(tmp, graphs, x_calib, opts, bar)
         artifacts: dict[str, Artifact] = {}
         for p in planned:
-            if p.fmt.format == "edgetpu":
+            if p.fmt.family == "edgetpu":
                 art, note = _edgetpu(tmp, artifacts["tflite-int8"])
                 if art is not None:
                     artifacts[p.key] = art
@@ -287,19 +290,19 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
                     notes.append(note)
                 continue
             artifacts[p.key] = builder.build(p)
-        accuracy = None
-        if held is not None:
-            accuracy = _accuracy(tmp, net, state, graphs, artifacts, held, bar)
         bar.set_description("manifest")
         manifest = _manifest(state, checkpoint, spec, graphs, artifacts, tmp, opts, calib)
         manifest.write(tmp)
+        accuracy = None
+        if held is not None:  # the written bundle, opened as a board opens it
+            accuracy = _accuracy(tmp, net, state, manifest, held, bar, opts.threads)
         report = build_report(spec, tmp, artifacts, accuracy, notes)
         (tmp / "report.json").write_text(json.dumps(report, indent=2))
         bar.update(1)
     return ExportResult(out, manifest, report)
 
 
-def _held_back(dataset: str, opts: ExportOptions, state: dict[str, Any], spec: Any,
+def _held_back(dataset: str, opts: ExportOptions, state: Checkpoint, spec: Any,
                required: bool) -> Images | None:
     """Val images for the accuracy report. Required when int8 or a dataset was named;
     otherwise (fp32 export, default dataset not available here) the report says so."""
@@ -313,52 +316,48 @@ def _held_back(dataset: str, opts: ExportOptions, state: dict[str, Any], spec: A
         return None
 
 
-def _canonical_safetensors(path: Path) -> None:
-    """Rewrite the header with sorted keys: safetensors writes its metadata map in hash order,
-    which changes from run to run and would make two exports differ."""
-    raw = path.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)  # the format pads the header with spaces to 8 bytes
-    path.write_bytes(struct.pack("<Q", len(header)) + header + raw[8 + n:])
-
-
 def _write_reference(checkpoint: Path, tmp: Path, graphs: ExportGraphs) -> None:
-    from fftoolkit.train import export_weights
-
-    export_weights(checkpoint, tmp / "reference.safetensors")
-    _canonical_safetensors(tmp / "reference.safetensors")
+    export_weights(checkpoint, tmp / "reference.safetensors")  # header sorted: reproducible
     if graphs.overlay_patterns is not None:
         np.save(tmp / "overlay.npy", graphs.overlay_patterns.numpy().astype(np.float32))
 
 
-def _accuracy(tmp: Path, net: torch.nn.Module, state: dict[str, Any], graphs: ExportGraphs,
-              artifacts: dict[str, Artifact], held: Images, bar: tqdm) -> dict[str, Any]:
-    from fftoolkit.train.evaluate import predict_both
-
-    norm = state["normalization"]
+def _accuracy(tmp: Path, net: torch.nn.Module, state: Checkpoint, manifest: Manifest,
+              held: Images, bar: tqdm, threads: int) -> dict[str, Any]:
+    """Error and agreement with the source network per artifact, each one run by the runtime
+    from the bundle just written (so the report says what a board will do)."""
+    norm = state.normalization
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     rows = {"torch-fp32": accuracy_row(*ref, held.labels, None)}
-    for key, art in artifacts.items():
+    for key, art in manifest.artifacts.items():
         if art.format == "edgetpu":
             continue
         bar.set_description(f"accuracy {key}")
-        one, multi = predict_classes(tmp, art, held.images, graphs.normalization,
-                                     graphs.multi_pass)
-        rows[key] = accuracy_row(one, multi, held.labels, ref)
+        rows[key] = accuracy_row(*runtime_predictions(tmp, key, held.images, threads),
+                                 held.labels, ref)
         bar.update(1)
     return {"dataset": held.source, "split": held.split, "images": int(len(held.labels)),
             "rows": rows}
 
 
-def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: ExportGraphs,
+def runtime_predictions(bundle: Path, key: str, images: np.ndarray,
+                        threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(one-pass, multi-pass) classes of uint8 NHWC images, the artifact `key` of `bundle` run
+    by the runtime's fused graph: the preprocessing, quantization and goodness of a board."""
+    name, batch = artifact_format(key)
+    loaded = open_bundle(bundle, fmt=name, threads=threads, batch=batch)
+    logits, goodness = loaded.predictor.forward(loaded.preprocess(images))
+    return logits.argmax(1), goodness.argmax(1)
+
+
+def _manifest(state: Checkpoint, checkpoint: Path, spec: Any, graphs: ExportGraphs,
               artifacts: dict[str, Artifact], tmp: Path, opts: ExportOptions,
               calib: Images | None) -> Manifest:
     c, h, w = spec.input
     ref_io = ([TensorInfo("image", [None, c, h, w], "float32")],
               [TensorInfo("logits", [None, spec.num_classes], "float32"),
                TensorInfo("goodness", [None, spec.num_classes], "float32")])
-    extra: dict[str, Any] = {"reference_normalization": state["normalization"],
+    extra: dict[str, Any] = {"reference_normalization": state.normalization,
                              "macs_per_image": macs_per_image(spec)}
     if calib is not None:
         extra["calibration"] = {
@@ -370,8 +369,8 @@ def _manifest(state: dict[str, Any], checkpoint: Path, spec: Any, graphs: Export
                      "method": opts.onnx_quant.method,
                      "goodness_in_float": opts.onnx_quant.keep_goodness_float}}
     return Manifest(
-        model_name=spec.name, algorithm=spec.algorithm, spec=state["spec"],
-        classes=list(state["classes"]), input_shape=[c, h, w],
+        model_name=spec.name, algorithm=spec.algorithm, spec=state.spec,
+        classes=list(state.classes), input_shape=[c, h, w],
         normalization=graphs.normalization, goodness_blocks=graphs.goodness_blocks,
         head_blocks=graphs.head_blocks, multi_pass=_multi_pass(graphs, tmp), artifacts=artifacts,
         source_checkpoint_sha256=sha256_file(checkpoint),

@@ -6,12 +6,12 @@ Both are seeded random subsets with sorted indices, so an export is reproducible
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from fftoolkit.data.dataset import check_dataset_fits
+from fftoolkit.models.checkpoint import Checkpoint
 from fftoolkit.models.spec import ModelSpec
-from fftoolkit.train.evaluate import check_dataset_fits
 
 
 @dataclass
@@ -22,16 +22,26 @@ class Images:
     split: str
 
 
-def default_dataset(state: dict[str, Any], spec: ModelSpec) -> str:
+def default_dataset(state: Checkpoint, spec: ModelSpec) -> str:
     """The dataset the checkpoint was trained on (its train_args), else the spec's."""
-    return (state.get("train_args") or {}).get("dataset") or spec.train.dataset
+    return (state.train_args or {}).get("dataset") or spec.train.dataset
 
 
-def _val_split(state: dict[str, Any], dataset: str) -> float | int | None:
+def _val_split(state: Checkpoint, dataset: str) -> float | int | None:
     """Reuse the training run's val carve when exporting against its own dataset, so the
     held-back images really were held back."""
-    args = state.get("train_args") or {}
+    args = state.train_args or {}
     return args.get("val_split") if args.get("dataset") == dataset else None
+
+
+def normalise(images: np.ndarray, normalization: dict[str, list[float]]) -> np.ndarray:
+    """uint8 NHWC -> float32 NCHW, (p / 255 - mean) / std per channel: the training-side
+    transform, which calibration sees (the runtime's Preprocessor computes the same thing in
+    another order, for boards)."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    mean = np.asarray(normalization["mean"], dtype=np.float32)
+    std = np.asarray(normalization["std"], dtype=np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
 
 
 def subset(n_total: int, n: int, seed: int) -> np.ndarray:
@@ -41,7 +51,7 @@ def subset(n_total: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
 
 
-def load_images(dataset: str, split: str, n: int, state: dict[str, Any], spec: ModelSpec,
+def load_images(dataset: str, split: str, n: int, state: Checkpoint, spec: ModelSpec,
                 seed: int = 0) -> Images:
     """`n` images of `split`, checked against the model's input shape and class count."""
     from fftoolkit.data import load_dataset

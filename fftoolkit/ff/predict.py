@@ -1,7 +1,8 @@
-"""Inference: one-pass (softmax head) and multi-pass / goodness prediction."""
+"""Inference: one-pass (softmax head) and multi-pass / goodness prediction, on uint8 images."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,3 +53,28 @@ class OriginalPredictor(nn.Module):
 
 def make_predictor(net: nn.Module) -> nn.Module:
     return ImprovedPredictor(net) if net.spec.algorithm == "improved" else OriginalPredictor(net)
+
+
+def to_float(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float32 (N, C, H, W), scaled to [0, 1] then per-channel normalised."""
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+@torch.no_grad()
+def predict_both(net: nn.Module, images: np.ndarray, mean: list[float], std: list[float],
+                 batch_size: int = 500,
+                 device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes (one-pass, multi-pass) for uint8 NHWC images."""
+    device = device or torch.device("cpu")
+    predictor = make_predictor(net).to(device).eval()
+    one, multi = [], []
+    data = torch.from_numpy(images)
+    for start in range(0, len(data), batch_size):
+        x = to_float(data[start:start + batch_size], mean, std).to(device)
+        logits, goodness = predictor(x)
+        one.append(logits.argmax(1).cpu())
+        multi.append(goodness.argmax(1).cpu())
+    return torch.cat(one).numpy(), torch.cat(multi).numpy()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.models.nets import build_network
 from fftoolkit.models.spec import ModelSpec, load_spec_file
+
+if TYPE_CHECKING:
+    from fftoolkit.models.checkpoint import Checkpoint
 
 
 def zoo_dir() -> Path:
@@ -53,31 +57,29 @@ def weights_dir() -> Path:
     return zoo_dir() / "weights"
 
 
-def build_network_from_state(state: dict, source: str = "<checkpoint>") -> nn.Module:
+def build_network_from_state(ckpt: Checkpoint, source: str = "<checkpoint>") -> nn.Module:
     """Rebuild the network a checkpoint was trained with (its spec is inside) and load weights."""
     from fftoolkit.models.spec import spec_from_dict
 
-    spec = spec_from_dict(state["spec"], source=f"{source} (embedded spec)")
-    _check_fits_spec(state, spec, source)
+    spec = spec_from_dict(ckpt.spec, source=f"{source} (embedded spec)")
+    _check_fits_spec(ckpt, spec, source)
     net = build_network(spec)
     try:
-        net.load_state_dict(state["model"])
+        net.load_state_dict(ckpt.model)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "shape mismatch"
         raise FFTKError(f"{source}: weights do not fit model '{spec.name}' ({first})") from None
     return net.eval()
 
 
-def _check_fits_spec(state: dict, spec: ModelSpec, source: str) -> None:
+def _check_fits_spec(ckpt: Checkpoint, spec: ModelSpec, source: str) -> None:
     """One class name per model output and one mean/std per input channel, or say which not."""
-    classes = state.get("classes")
-    if isinstance(classes, list) and len(classes) != spec.num_classes:
-        raise FFTKError(f"{source}: 'classes' lists {len(classes)} names but model "
+    if len(ckpt.classes) != spec.num_classes:
+        raise FFTKError(f"{source}: 'classes' lists {len(ckpt.classes)} names but model "
                         f"'{spec.name}' has {spec.num_classes} outputs")
-    norm = state.get("normalization")
     channels = spec.input[0]
     for key in ("mean", "std"):
-        values = norm.get(key) if isinstance(norm, dict) else None
-        if isinstance(values, list) and len(values) != channels:
+        values = ckpt.normalization[key]
+        if len(values) != channels:
             raise FFTKError(f"{source}: 'normalization.{key}' has {len(values)} values but "
                             f"model '{spec.name}' has {channels} input channels")

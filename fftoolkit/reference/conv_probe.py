@@ -2,7 +2,7 @@
 conv rate (GMAC/s), so a model's latency can be reported as a fraction of what the CPU does.
 
 Run once with the exporter toolchain (`pip install 'fftoolkit[export]'`):
-    python -m fftoolkit.reference.conv_probe fftoolkit/runtime/probes
+    python -m fftoolkit.reference.conv_probe fftoolkit/bench/probes
 The two small .tflite files it writes are shipped in the package.
 """
 
@@ -46,5 +46,5 @@ def build(out_dir: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in build(Path(sys.argv[1] if len(sys.argv) > 1 else "fftoolkit/runtime/probes")):
+    for path in build(Path(sys.argv[1] if len(sys.argv) > 1 else "fftoolkit/bench/probes")):
         print(path, path.stat().st_size)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,44 +25,23 @@ def open_reference(bundle: Path, manifest: Manifest, threads: int) -> TorchGraph
     path = bundle / manifest.reference.file
     data = read_file(bundle, manifest.reference)
     torch.set_num_threads(threads)
-    net, normalization = _load(path, data, manifest)
+    net, normalization = _load(path, data)
     return TorchGraph(net, manifest, GraphInfo(
         layout="NCHW", normalization=normalization, batch=None, runtime="torch",
         version=torch.__version__.split("+")[0], files=[path], artifact="reference"))
 
 
-def _load(path: Path, data: bytes, manifest: Manifest) -> tuple[Any, dict[str, list[float]]]:
-    """The network from checked safetensors bytes (header metadata: spec, normalization)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_tensors
+def _load(path: Path, data: bytes) -> tuple[Any, dict[str, list[float]]]:
+    """The network from the checked safetensors bytes, parsed by the checkpoint loader itself
+    (never re-read from `path`): spec, classes and normalisation are its metadata."""
+    from fftoolkit.models.checkpoint import checkpoint_from_bytes
+    from fftoolkit.models.registry import build_network_from_state
 
-    from fftoolkit.models.nets import build_network
-    from fftoolkit.models.spec import spec_from_dict
-
-    try:
-        state = load_tensors(data)
-        size = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + size]).get("__metadata__") or {}
-        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-            raise ValueError("metadata is not a map of strings")
-        if "spec" in meta:
-            meta["spec"] = json.loads(meta["spec"])
-        if "normalization" in meta:
-            meta["normalization"] = json.loads(meta["normalization"])
-    except (SafetensorError, ValueError, AttributeError) as exc:
-        raise FFTKError(f"{path}: not a readable safetensors file ({exc})") from None
-    spec = spec_from_dict(meta.get("spec", manifest.spec), source=str(path))
-    net = build_network(spec)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise FFTKError(f"{path}: weights do not fit model '{spec.name}' "
-                        f"({str(exc).splitlines()[0]})") from None
+    ckpt = checkpoint_from_bytes(data, str(path))
+    net = build_network_from_state(ckpt, source=str(path))
     # The exported graphs may fold block 0's BatchNorm into the input normalisation; the
     # reference keeps the BN, so it needs the training normalisation.
-    norm = meta.get("normalization") or manifest.extra.get("reference_normalization",
-                                                           manifest.normalization)
-    return net.eval(), norm
+    return net.eval(), ckpt.normalization
 
 
 class TorchGraph:

@@ -1,9 +1,9 @@
 """Backends: one small class per runtime that loads one model file and runs it on numpy arrays.
 
-`BACKENDS` is the table the CLI, the runner and the benchmark all read (keyed by name). Each
+`BACKENDS` (in the formats table, `formats.py`) says what each needs. Each
 runtime package is imported only when its backend is used, and a missing package is a one-line
-error naming what to install. The torch reference lives outside this package
-(`fftoolkit.reference`) and is imported only when asked for.
+error naming what to install. The torch reference lives outside the runtime
+(`fftoolkit.reference`, which registers its graph opener when imported; see graph.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,36 +21,13 @@ from typing import Any
 import numpy as np
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.formats import BACKENDS, backend_info
 from fftoolkit.runtime.onnx_scan import MalformedProto, uses_external_data
 
 # Same optimisation policy for every format: each runtime's full graph optimisations
 # (ONNX Runtime ORT_ENABLE_ALL; LiteRT's built-in ops with its default XNNPACK delegate).
 GRAPH_OPTIMIZATION = "full (ORT_ENABLE_ALL; LiteRT builtin ops + XNNPACK)"
 
-
-@dataclass(frozen=True)
-class BackendInfo:
-    """What a backend runs (its artifact `family`) and what to install when it is missing."""
-
-    name: str
-    family: str  # artifact format it runs: "onnx" | "tflite" | "edgetpu" | "torch"
-    module: str  # Python module it needs
-    install: str  # how to get it
-
-
-BACKENDS: dict[str, BackendInfo] = {
-    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime",
-                               "pip install 'fftoolkit[device]' (onnxruntime)"),
-    "litert": BackendInfo("litert", "tflite", "ai_edge_litert.interpreter",
-                          "pip install 'fftoolkit[device]' (ai-edge-litert)"),
-    "tflite-runtime": BackendInfo("tflite-runtime", "tflite", "tflite_runtime.interpreter",
-                                  "pip install tflite-runtime (needs numpy<2)"),
-    "edgetpu": BackendInfo("edgetpu", "edgetpu", "ai_edge_litert.interpreter",
-                           "pip install 'fftoolkit[device]' and the Edge TPU runtime "
-                           "(libedgetpu1-std from the Coral apt repository)"),
-    "torch": BackendInfo("torch", "torch", "torch",
-                         "pip install fftoolkit (the full install brings torch)"),
-}
 
 EDGETPU_LIBRARY = {"linux": "libedgetpu.so.1", "darwin": "libedgetpu.1.dylib",
                    "win32": "edgetpu.dll"}
@@ -65,12 +41,6 @@ def require(backend: str) -> ModuleType:
     except ImportError:
         raise FFTKError(f"backend '{backend}' needs the {info.module.split('.')[0]} package, "
                         f"which is not installed: {info.install}") from None
-
-
-def backend_info(name: str) -> BackendInfo:
-    if name not in BACKENDS:
-        raise FFTKError(f"unknown backend '{name}' (choose one of {', '.join(BACKENDS)})")
-    return BACKENDS[name]
 
 
 class Session:

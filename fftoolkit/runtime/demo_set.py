@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fftoolkit
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.images import Inputs, load_inputs
 
@@ -17,7 +16,7 @@ DEMO_SET = "demo/cifar10-val-500.npz"
 
 
 def demo_set_path() -> Path:
-    package = Path(fftoolkit.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the installed fftoolkit folder
     for root in (package / "zoo", package.parent / "models"):
         if (root / DEMO_SET).is_file():
             return root / DEMO_SET

@@ -1,7 +1,11 @@
-"""The formats table: one row per deployable format, driving CLI choices, checks and bench rows.
+"""The one formats table: what each deployable format is, read by the exporter, the runtime,
+bench, firmware and the board entry point.
 
-A format is an artifact family at a precision; the artifact key in the manifest is its name
-(`tflite-int8`), and a fixed-batch variant adds `-b<N>` (`tflite-int8-b8`).
+A format is an artifact family at a precision; the manifest's artifact key is its name
+(`tflite-int8`), and a fixed-batch variant adds `-b<N>` (`tflite-int8-b8`). A row says how the
+exporter writes it (layout, file names, where goodness is computed, per-block files) and what
+runs it (its default backend; `BACKENDS` says which module and package that needs).
+Standard library only, so a board can read it before numpy or a runtime is installed.
 """
 
 from __future__ import annotations
@@ -10,25 +14,77 @@ import importlib.util
 from dataclasses import dataclass
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.runtime.backends import BACKENDS, backend_info
 from fftoolkit.runtime.manifest import Artifact, Manifest
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend runs (its artifact `family`), the module it imports, the package that
+    provides the module, and what to tell a user who lacks it."""
+
+    name: str
+    family: str  # artifact format it runs: "onnx" | "tflite" | "edgetpu" | "torch"
+    module: str  # Python module it needs
+    distribution: str  # the pip package providing `module`
+    install: str  # how to get it
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime", "onnxruntime",
+                               "pip install 'fftoolkit[device]' (onnxruntime)"),
+    "litert": BackendInfo("litert", "tflite", "ai_edge_litert.interpreter", "ai-edge-litert",
+                          "pip install 'fftoolkit[device]' (ai-edge-litert)"),
+    "tflite-runtime": BackendInfo("tflite-runtime", "tflite", "tflite_runtime.interpreter",
+                                  "tflite-runtime", "pip install tflite-runtime (needs numpy<2)"),
+    "edgetpu": BackendInfo("edgetpu", "edgetpu", "ai_edge_litert.interpreter", "ai-edge-litert",
+                           "pip install 'fftoolkit[device]' and the Edge TPU runtime "
+                           "(libedgetpu1-std from the Coral apt repository)"),
+    "torch": BackendInfo("torch", "torch", "torch", "torch",
+                         "pip install fftoolkit (the full install brings torch)"),
+}
+
+def backend_info(name: str) -> BackendInfo:
+    if name not in BACKENDS:
+        raise FFTKError(f"unknown backend '{name}' (choose one of {', '.join(BACKENDS)})")
+    return BACKENDS[name]
 
 
 @dataclass(frozen=True)
 class Format:
     name: str  # also the manifest's artifact key
-    family: str  # "torch" | "onnx" | "tflite" | "edgetpu"
+    family: str  # "torch" | "onnx" | "tflite" | "edgetpu" (the artifact's `format` field)
     precision: str  # "fp32" | "int8"
-    backend: str  # default backend
+    backend: str  # default backend (a key of BACKENDS)
+    layout: str = "NCHW"  # layout of image inputs and feature outputs
+    tag: str = ""  # file name part: model<tag>.<ext>
+    ext: str = ""
+    goodness: str = "in-graph"  # "in-graph" | "from-features" (eq. 2 in the runner)
+    dynamic_batch: bool = True
+    blocks: bool = False  # per-block files and a head besides the fused model
+    description: str = ""
+
+    def file_name(self, base: str, batch: int | None = None) -> str:
+        """model.int8.tflite, block_0.onnx, model.int8.b8.tflite, ..."""
+        return f"{base}{self.tag}{f'.b{batch}' if batch else ''}.{self.ext}"
+
+    @property
+    def runs_on(self) -> BackendInfo:
+        """The default backend's module and the package that provides it (what a board needs)."""
+        return BACKENDS[self.backend]
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("torch-fp32", "torch", "fp32", "torch"),
-    Format("onnx-fp32", "onnx", "fp32", "onnxruntime"),
-    Format("onnx-int8", "onnx", "int8", "onnxruntime"),
-    Format("tflite-fp32", "tflite", "fp32", "litert"),
-    Format("tflite-int8", "tflite", "int8", "litert"),
-    Format("edgetpu-int8", "edgetpu", "int8", "edgetpu"),
+    Format("torch-fp32", "torch", "fp32", "torch", description="the source network (PyTorch)"),
+    Format("onnx-fp32", "onnx", "fp32", "onnxruntime", "NCHW", "", "onnx", "in-graph", True,
+           True, "ONNX opset 17, dynamic batch"),
+    Format("onnx-int8", "onnx", "int8", "onnxruntime", "NCHW", ".int8", "onnx", "in-graph", True,
+           True, "ONNX static QDQ int8, per-channel weights; goodness reduced in float"),
+    Format("tflite-fp32", "tflite", "fp32", "litert", "NHWC", "", "tflite", "from-features",
+           False, True, "TFLite float32, NHWC, static batch"),
+    Format("tflite-int8", "tflite", "int8", "litert", "NHWC", ".int8", "tflite", "from-features",
+           False, True, "TFLite full integer (int8 in/out), NHWC, static batch"),
+    Format("edgetpu-int8", "edgetpu", "int8", "edgetpu", "NHWC", ".int8_edgetpu", "tflite",
+           "from-features", False, False, "tflite-int8 compiled by edgetpu_compiler"),
 )}
 DEMO_FORMATS = ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8")
 PRECISIONS = ("fp32", "int8")
@@ -70,6 +126,14 @@ def auto_backend(manifest: Manifest) -> str:
     if "onnx" in has:
         return "onnxruntime"
     return "torch"
+
+
+def artifact_format(key: str) -> tuple[str, int | None]:
+    """An artifact key -> (format name, fixed batch or None): "tflite-int8-b8" -> (.., 8)."""
+    name, sep, batch = key.rpartition("-b")
+    if sep and batch.isdigit() and name in FORMATS:
+        return name, int(batch)
+    return key, None
 
 
 def find_artifact(manifest: Manifest, fmt: Format, bundle: str,

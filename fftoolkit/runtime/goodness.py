@@ -1,11 +1,16 @@
-"""Per-class goodness from the last two blocks' features, for bundles with
-`goodness == "from-features"` (numpy only: runs on a board without torch).
+"""Goodness computed by the runner from feature outputs, for both FF families (numpy only:
+runs on a board without torch).
 
-Keeping eq. 2's squared reduction out of the int8 graph preserves accuracy: the runner
-dequantizes the int8 features (real = scale * (q - zero_point)) and reduces in float32.
+Improved FF: per-class goodness from the last two blocks' features, for bundles with
+`goodness == "from-features"`; keeping eq. 2's squared reduction out of the int8 graph
+preserves accuracy (the runner dequantizes the int8 features and reduces in float32).
+Original FF: per-label goodness of the overlaid passes, or per sample for per-block runs where
+the runner overlays the labels.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +44,31 @@ def overlay_goodness(feats: list[np.ndarray], num_classes: int,
     return np.asarray(total, dtype=np.float32).reshape(num_classes, -1).T
 
 
-def dequantize(q: np.ndarray, quant: dict[str, float] | None) -> np.ndarray:
-    """Integer tensor -> float32 with the manifest's {"scale", "zero_point"}; floats pass."""
-    if quant is None:
-        return np.asarray(q, dtype=np.float32)
-    return (np.asarray(q, dtype=np.float32) - np.float32(quant["zero_point"])) * np.float32(
-        quant["scale"])
+def layer_goodness(y: np.ndarray, reduction: str) -> np.ndarray:
+    """Original FF goodness: per-sample mean or sum of squared activities -> (N,)."""
+    sq = np.square(y.reshape(len(y), -1), dtype=np.float32)
+    return sq.mean(axis=1) if reduction == "mean" else sq.sum(axis=1)
+
+
+def fused_goodness(features: list[np.ndarray], multi_pass: dict[str, Any],
+                   layout: str) -> np.ndarray:
+    """(N, J) from a fused model's feature outputs: the last two blocks' channel groups, or
+    (original FF, overlays in-graph) the J*N label-major overlaid passes."""
+    if multi_pass["kind"] == "channel-groups":
+        a, b = features
+        return goodness_from_features(a, b, int(multi_pass["groups"]), layout)
+    return overlay_goodness(features, int(multi_pass["num_classes"]),
+                            multi_pass.get("goodness", "mean"))
+
+
+def block_goodness(features: list[np.ndarray], multi_pass: dict[str, Any],
+                   layout: str) -> np.ndarray:
+    """From per-block outputs: (N, J) channel groups, or (N,) per overlaid sample for the
+    original FF (the runner overlaid the labels)."""
+    if multi_pass["kind"] == "channel-groups":
+        a, b = features
+        return goodness_from_features(a, b, int(multi_pass["groups"]), layout)
+    total = np.zeros(len(features[0]), dtype=np.float32)
+    for f in features:
+        total += layer_goodness(f, multi_pass.get("goodness", "mean"))
+    return total

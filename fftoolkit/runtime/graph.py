@@ -2,13 +2,16 @@
 
 `FusedGraph` runs the fused file; `BlockGraph` chains the per-block files and the head as the
 manifest lists them (same predictions, and a way to time or debug one block). Both quantize
-int8 I/O with the manifest's scale/zero point. The torch reference (`torch-fp32`) is built by
-`fftoolkit.reference`, imported only when asked for.
+int8 I/O with the manifest's scale/zero point.
+
+`open_graph` looks the format's family up in a small registry of graph openers. The runtime
+registers its own file families (onnx, tflite, edgetpu); the torch reference (`torch-fp32`)
+lives outside the runtime and registers the `torch` family when it is imported, so the runtime
+never imports it (the CLI and the bench worker import it when that format is asked for).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,9 +21,9 @@ import numpy as np
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import Session, open_session
 from fftoolkit.runtime.formats import Format, find_artifact
+from fftoolkit.runtime.goodness import block_goodness, fused_goodness
 from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, read_file
 from fftoolkit.runtime.quant import dequantize, quantize
-from fftoolkit.runtime.scores import block_goodness, fused_goodness
 
 Need = tuple[bool, bool]  # (logits, goodness): what the caller will use
 BOTH: Need = (True, True)
@@ -129,14 +132,43 @@ class BlockGraph:
         return logits, g
 
 
+class GraphOpener(Protocol):
+    """Opens a format family's model from a bundle: what `open_graph` calls."""
+
+    def __call__(self, bundle: Path, manifest: Manifest, fmt: Format, backend: str,
+                 threads: int, per_block: bool, batch: int | None) -> Any: ...
+
+
+_OPENERS: dict[str, GraphOpener] = {}
+# Families opened outside the runtime, and what provides their opener (for the error message).
+_PROVIDED_BY = {"torch": "the torch reference: `import fftoolkit.reference` first (it needs "
+                         "PyTorch: pip install fftoolkit, the full install)"}
+
+
+def register_graph_opener(family: str, opener: GraphOpener) -> None:
+    """Make `open_graph` open formats of `family` (a `Format.family`) with `opener`."""
+    _OPENERS[family] = opener
+
+
+def graph_opener(fmt: Format) -> GraphOpener:
+    """The opener registered for the format's family, or a one-line error saying what to load."""
+    if fmt.family not in _OPENERS:
+        where = _PROVIDED_BY.get(fmt.family, "a package that registers one with "
+                                              "fftoolkit.runtime.graph.register_graph_opener")
+        raise FFTKError(f"format '{fmt.name}': no graph opener for '{fmt.family}' models is "
+                        f"registered; it comes from {where}")
+    return _OPENERS[fmt.family]
+
+
 def open_graph(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads: int,
                per_block: bool = False, batch: int | None = None) -> Any:
+    """The format's model as a Graph, opened by its family's registered opener."""
+    return graph_opener(fmt)(bundle, manifest, fmt, backend, threads, per_block, batch)
+
+
+def open_files(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads: int,
+               per_block: bool, batch: int | None) -> Any:
     """Load the files with `backend`, each from bytes checked against its sha256; a Graph."""
-    if fmt.family == "torch":
-        if per_block:
-            raise FFTKError("--per-block needs an exported format (onnx/tflite), not torch-fp32")
-        reference = importlib.import_module("fftoolkit.reference")
-        return reference.open_reference(bundle, manifest, threads)
     key, artifact = find_artifact(manifest, fmt, str(bundle), batch)
 
     def load(entry: ModelFile) -> ModelRunner:
@@ -164,6 +196,10 @@ def open_graph(bundle: Path, manifest: Manifest, fmt: Format, backend: str, thre
             not per_block and bool(manifest.multi_pass.get("fused_batches_overlays"))),
     )
     return graph
+
+
+for _family in ("onnx", "tflite", "edgetpu"):  # the families this runtime opens itself
+    register_graph_opener(_family, open_files)
 
 
 def _order(path: Path, kind: str, manifest_names: list[str], model_names: list[str]) -> list[int]:

@@ -37,16 +37,22 @@ def open_bundle(bundle: str | Path, backend: str = "auto", precision: str = "int
     checked, so every worker process runs the same bundle)."""
     bundle = Path(bundle)
     manifest = load_manifest(bundle, expect_sha256)
-    if fmt is not None:
-        chosen = get_format(fmt)
-        backend = chosen.backend if backend == "auto" else backend
-    else:
-        backend = auto_backend(manifest) if backend == "auto" else backend
-        chosen = format_for(backend, "fp32" if backend == "torch" else precision)
+    chosen, backend = choose_format(manifest, backend, precision, fmt)
     graph = open_graph(bundle, manifest, chosen, backend, threads, per_block, batch)
     pre = Preprocessor(manifest.input_shape, graph.info.normalization, graph.info.layout)
     return Loaded(bundle, manifest, chosen, backend, graph, Predictor(manifest, graph, bundle),
                   pre)
+
+
+def choose_format(manifest: Manifest, backend: str = "auto", precision: str = "int8",
+                  fmt: str | None = None) -> tuple[Format, str]:
+    """(format, backend) that `open_bundle` opens: `fmt` with its default backend, or
+    the backend (auto: what the bundle and this machine have) at `precision`."""
+    if fmt is not None:
+        chosen = get_format(fmt)
+        return chosen, chosen.backend if backend == "auto" else backend
+    backend = auto_backend(manifest) if backend == "auto" else backend
+    return format_for(backend, "fp32" if backend == "torch" else precision), backend
 
 
 @dataclass

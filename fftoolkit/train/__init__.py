@@ -1,8 +1,6 @@
-"""Training and evaluation: the loop, checkpoints, resume, metrics."""
+"""Training and evaluation: the loop, resume, metrics. Checkpoint files: `fftoolkit.models`."""
 
-from fftoolkit.train.checkpoint import export_weights, load_checkpoint, save_checkpoint
 from fftoolkit.train.evaluate import EvalResult, evaluate_checkpoint
 from fftoolkit.train.loop import TrainConfig, train
 
-__all__ = ["EvalResult", "TrainConfig", "evaluate_checkpoint", "export_weights",
-           "load_checkpoint", "save_checkpoint", "train"]
+__all__ = ["EvalResult", "TrainConfig", "evaluate_checkpoint", "train"]

@@ -1,17 +1,9 @@
-"""Batch-level preprocessing on tensors: uint8 NHWC -> normalised float NCHW, crop and flip."""
+"""Training-time augmentation on normalised float NCHW batches (made by `ff.predict.to_float`)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-
-def to_float(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
-    """uint8 (N, H, W, C) -> float32 (N, C, H, W), scaled to [0, 1] then per-channel normalised."""
-    x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - m) / s
 
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """The training loop: local (forward-only between chunks) updates, one Adam per block.
 
-Reads top to bottom: build -> (resume) -> for each epoch: shuffle, per batch train every chunk
-of the routine's schedule and the one-pass head, then validate, log, checkpoint.
+`_train` reads top to bottom: start or resume -> data -> network, optimisers and RNGs -> for
+each epoch: shuffle, per batch train every chunk of the routine's schedule and the one-pass
+head, then validate, log, checkpoint.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from torch import nn
 from tqdm import tqdm
 
 from fftoolkit.atomic import atomic_path
+from fftoolkit.data.dataset import Dataset, check_dataset_fits
 from fftoolkit.errors import FFTKError
 from fftoolkit.ff import chunk_schedule, make_objective
 from fftoolkit.ff.objectives import head_loss
+from fftoolkit.ff.predict import to_float
 from fftoolkit.models import build_network_from_state, create_model, load_spec
+from fftoolkit.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from fftoolkit.models.spec import ROUTINES, ModelSpec, spec_from_dict
-from fftoolkit.train.augment import random_crop_flip, to_float
-from fftoolkit.train.checkpoint import load_checkpoint, save_checkpoint
-from fftoolkit.train.evaluate import check_dataset_fits, error_rates
-from fftoolkit.train.memory import peak_device_mb, peak_rss_mb
+from fftoolkit.train.augment import random_crop_flip
+from fftoolkit.train.evaluate import error_rates
+from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
 from fftoolkit.train.runlock import run_lock
 
 
@@ -255,21 +258,21 @@ def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
 
 
-def _check_resumable(state: dict[str, Any], ckpt_path: Path) -> None:
+def _check_resumable(ckpt: Checkpoint, ckpt_path: Path) -> None:
     """A checkpoint to resume from holds the trainer's state too; weights-only ones do not."""
     for key, kind in (("trainer", dict), ("rng", dict), ("metrics", list), ("train_args", dict)):
-        if not isinstance(state.get(key), kind):
+        if not isinstance(getattr(ckpt, key), kind):
             raise FFTKError(f"{ckpt_path}: checkpoint field '{key}' is missing or not a "
                             f"{kind.__name__}: not a resumable training checkpoint")
 
 
-def _restore(trainer: Trainer, generator: torch.Generator, state: dict[str, Any],
+def _restore(trainer: Trainer, generator: torch.Generator, ckpt: Checkpoint,
              ckpt_path: Path) -> None:
     """Optimiser, schedule and RNG states of a resumed run; a mismatch names the file."""
     try:
-        trainer.load_state(state["trainer"])
-        generator.set_state(state["rng"]["generator"])
-        torch.set_rng_state(state["rng"]["torch"])
+        trainer.load_state(ckpt.trainer)
+        generator.set_state(ckpt.rng["generator"])
+        torch.set_rng_state(ckpt.rng["torch"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise FFTKError(f"{ckpt_path}: checkpoint fields 'trainer'/'rng' do not fit this "
@@ -289,11 +292,10 @@ def _check_not_empty(cfg: TrainConfig, n_train: int, n_val: int) -> None:
                         "--val-split or give the dataset a val/ folder")
 
 
-def _save(out: Path, ckpt_path: Path, metrics: list[dict[str, Any]],
-          state: dict[str, Any]) -> None:
+def _save(out: Path, ckpt_path: Path, metrics: list[dict[str, Any]], ckpt: Checkpoint) -> None:
     """Checkpoint, then metrics.jsonl, both atomic; a failed write is one line, not a trace."""
     try:
-        save_checkpoint(ckpt_path, state)
+        save_checkpoint(ckpt_path, ckpt)
         _write_metrics(out / "metrics.jsonl", metrics)
     except OSError as exc:
         raise FFTKError(f"{out}: cannot write the run ({exc.strerror or exc}); the previous "
@@ -315,25 +317,100 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     check_config(cfg)
     out = Path(cfg.out)
     ckpt_path = out / "last.pt"
-    resume_state = None
-    if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FFTKError(f"{ckpt_path}: nothing to resume (no checkpoint in {out})")
-        resume_state = load_checkpoint(ckpt_path)
-        _check_resumable(resume_state, ckpt_path)
-        spec = spec_from_dict(resume_state["spec"], source=str(ckpt_path))
-        # A resumed run keeps its settings; only the schedule's future may be changed.
-        cfg = _resumed_config(cfg, resume_state["train_args"], ckpt_path)
-    else:
-        if ckpt_path.exists():
-            raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
-                            "another --out")
-        spec = load_spec(cfg.model)
-    cfg = cfg.resolved(spec)
+
+    # -- start or resume: the spec and settings of this run -----------------------------------
+    cfg, spec, saved = _start_or_resume(cfg, out, ckpt_path)  # saved: None for a new run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
 
+    # -- data: the training subset, the val split, the input normalisation ---------------------
+    data = _load_data(cfg, spec, saved)
+
+    # -- network, optimisers, RNGs: fresh from the seed, or exactly where the checkpoint was ---
+    torch.manual_seed(cfg.seed)  # the network's initial weights
+    net = build_network_from_state(saved) if saved else create_model(spec)
+    trainer = Trainer(net, cfg, device)
+    generator = torch.Generator().manual_seed(cfg.seed)  # shuffles, negatives, augmentation
+    metrics: list[dict[str, Any]] = []
+    if saved:
+        _restore(trainer, generator, saved, ckpt_path)
+        trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=saved.epochs_done)
+        metrics = saved.metrics or []
+
+    train_args = {k: v for k, v in asdict(cfg).items() if k != "resume"}
+    for epoch in range(len(metrics), cfg.epochs):
+        # -- epoch: one shuffled pass over the training subset, every block and the head ------
+        fit = _train_epoch(trainer, data, generator, cfg, epoch, progress)
+
+        # -- validate and log: both inference modes on the val split --------------------------
+        net.eval()
+        val_one, val_multi = error_rates(net, data.val.images, data.val.labels,
+                                         data.norm["mean"], data.norm["std"], device)
+        record = {
+            "epoch": epoch + 1,
+            "loss_per_block": fit.loss_per_block,
+            "train_one_pass_error": fit.one_pass_error,
+            "train_multi_pass_error": fit.multi_pass_error,
+            "val_one_pass_error": round(val_one, 3),
+            "val_multi_pass_error": round(val_multi, 3),
+            "lr": trainer.schedulers[0].get_last_lr()[0],
+            "epoch_seconds": round(fit.seconds, 2),
+            "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
+            "peak_device_mb": peak_device_mb(device),
+        }
+        metrics.append(record)
+
+        # -- checkpoint: weights and everything a resume needs, then metrics.jsonl ------------
+        _save(out, ckpt_path, metrics, Checkpoint(
+            spec=spec.to_dict(), classes=data.classes, normalization=data.norm,
+            model={k: v.detach().cpu() for k, v in net.state_dict().items()},
+            trainer=trainer.state(),
+            rng={"generator": generator.get_state(), "torch": torch.get_rng_state()},
+            metrics=metrics, train_args=train_args))
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {sum(record['loss_per_block']):.4f}  "
+                f"train err {record['train_one_pass_error']:.2f}%  val err one-pass "
+                f"{val_one:.2f}% multi-pass {val_multi:.2f}%  ({fit.seconds:.0f}s)"
+            )
+    return ckpt_path
+
+
+def _start_or_resume(cfg: TrainConfig, out: Path,
+                     ckpt_path: Path) -> tuple[TrainConfig, ModelSpec, Checkpoint | None]:
+    """(settings with the spec's defaults filled in, spec, checkpoint to resume or None).
+
+    A new run takes the model and settings given; a resumed run keeps those it was started
+    with (from its checkpoint), and only the LR schedule's future may change."""
+    if not cfg.resume:
+        if ckpt_path.exists():
+            raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
+                            "another --out")
+        spec = load_spec(cfg.model)
+        return cfg.resolved(spec), spec, None
+    if not ckpt_path.is_file():
+        raise FFTKError(f"{ckpt_path}: nothing to resume (no checkpoint in {out})")
+    saved = load_checkpoint(ckpt_path)
+    _check_resumable(saved, ckpt_path)
+    spec = spec_from_dict(saved.spec, source=str(ckpt_path))
+    cfg = _resumed_config(cfg, saved.train_args, ckpt_path)
+    return cfg.resolved(spec), spec, saved
+
+
+@dataclass
+class _Data:
+    """What every epoch reads."""
+
+    images: torch.Tensor  # uint8 (N, H, W, C): the training split, or its seeded --limit subset
+    labels: torch.Tensor  # int64 (N,)
+    val: Dataset  # the validation split, uint8 images
+    classes: list[str]
+    norm: dict[str, list[float]]  # per-channel mean and std, in [0, 1] pixel units
+
+
+def _load_data(cfg: TrainConfig, spec: ModelSpec, saved: Checkpoint | None) -> _Data:
+    """Both splits, checked against the model; the normalisation is the saved one on resume."""
     from fftoolkit.data import channel_stats, load_dataset
 
     train_ds = load_dataset(cfg.dataset, "train", val_split=cfg.val_split)
@@ -342,84 +419,56 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                        cfg.dataset)
     _check_not_empty(cfg, len(train_ds), len(val_ds))
     keep = _subset(len(train_ds.labels), cfg.limit, cfg.seed)
-    images = torch.from_numpy(train_ds.images[keep])
-    labels = torch.from_numpy(train_ds.labels[keep]).long()
-    if resume_state:
-        norm = resume_state["normalization"]
-    elif spec.algorithm == "improved":
+    if saved:
+        norm = saved.normalization
+    elif spec.algorithm == "improved":  # statistics of the whole training split
         mean, std = channel_stats(train_ds.images)
         norm = {"mean": mean, "std": std}
     else:  # original FF: the label overlay lives on the [0, 1] pixel scale
         norm = {"mean": [0.0] * spec.input[0], "std": [1.0] * spec.input[0]}
+    return _Data(images=torch.from_numpy(train_ds.images[keep]),
+                 labels=torch.from_numpy(train_ds.labels[keep]).long(), val=val_ds,
+                 classes=list(train_ds.classes), norm=norm)
 
-    torch.manual_seed(cfg.seed)
-    net = build_network_from_state(resume_state) if resume_state else create_model(spec)
-    trainer = Trainer(net, cfg, device)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    metrics: list[dict[str, Any]] = []
-    start_epoch = 0
-    if resume_state:
-        _restore(trainer, generator, resume_state, ckpt_path)
-        trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=len(resume_state["metrics"]))
-        metrics = resume_state["metrics"]
-        start_epoch = len(metrics)
 
-    train_args = {k: v for k, v in asdict(cfg).items() if k != "resume"}
-    for epoch in range(start_epoch, cfg.epochs):
-        net.train()
-        t0 = time.perf_counter()
-        order = torch.randperm(len(images), generator=generator)
-        sums = np.zeros(len(net.units))
-        wrong_one = wrong_multi = seen = batches = 0
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   unit="batch", leave=False, disable=not progress)
-        for start in bar:
-            idx = order[start:start + cfg.batch_size]
-            x = to_float(images[idx], norm["mean"], norm["std"])
-            if cfg.augment:
-                x = random_crop_flip(x, generator)
-            y = labels[idx]
-            x = x.to(device, memory_format=trainer.memory_format, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            losses, logits, feats = trainer.train_step(x, y, generator)
-            e1, e2 = _train_error(trainer, logits, feats, x, y)
-            sums += losses
-            wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
-            seen, batches = seen + len(y), batches + 1
-            bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / seen:.1f}%")
-        trainer.end_epoch()
-        train_seconds = time.perf_counter() - t0
-        net.eval()
-        val_one, val_multi = error_rates(net, val_ds.images, val_ds.labels, norm["mean"],
-                                         norm["std"], device)
-        record = {
-            "epoch": epoch + 1,
-            "loss_per_block": [round(float(v), 5) for v in sums / max(batches, 1)],
-            "train_one_pass_error": round(100 * wrong_one / max(seen, 1), 3),
-            "train_multi_pass_error": (round(100 * wrong_multi / seen, 3)
-                                       if wrong_multi >= 0 else None),
-            "val_one_pass_error": round(val_one, 3),
-            "val_multi_pass_error": round(val_multi, 3),
-            "lr": trainer.schedulers[0].get_last_lr()[0],
-            "epoch_seconds": round(train_seconds, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-            "peak_device_mb": peak_device_mb(device),
-        }
-        metrics.append(record)
-        _save(out, ckpt_path, metrics, {
-            "spec": spec.to_dict(),
-            "classes": list(train_ds.classes),
-            "normalization": norm,
-            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-            "trainer": trainer.state(),
-            "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state()},
-            "metrics": metrics,
-            "train_args": train_args,
-        })
-        if progress:
-            tqdm.write(
-                f"epoch {epoch + 1}/{cfg.epochs}  loss {sum(record['loss_per_block']):.4f}  "
-                f"train err {record['train_one_pass_error']:.2f}%  val err one-pass "
-                f"{val_one:.2f}% multi-pass {val_multi:.2f}%  ({train_seconds:.0f}s)"
-            )
-    return ckpt_path
+@dataclass
+class _EpochFit:
+    """An epoch's training figures, as the metrics record rounds them (seconds unrounded)."""
+
+    loss_per_block: list[float]
+    one_pass_error: float
+    multi_pass_error: float | None  # original FF: measured on val only
+    seconds: float
+
+
+def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg: TrainConfig,
+                 epoch: int, progress: bool) -> _EpochFit:
+    """One shuffled pass over the training subset, then the LR schedules' step."""
+    net = trainer.net
+    net.train()
+    t0 = time.perf_counter()
+    order = torch.randperm(len(data.images), generator=generator)
+    sums = np.zeros(len(net.units))
+    wrong_one = wrong_multi = seen = batches = 0
+    bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+               unit="batch", leave=False, disable=not progress)
+    for start in bar:
+        idx = order[start:start + cfg.batch_size]
+        x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
+        if cfg.augment:
+            x = random_crop_flip(x, generator)
+        y = data.labels[idx]
+        x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
+        y = y.to(trainer.device, non_blocking=True)
+        losses, logits, feats = trainer.train_step(x, y, generator)
+        e1, e2 = _train_error(trainer, logits, feats, x, y)
+        sums += losses
+        wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
+        seen, batches = seen + len(y), batches + 1
+        bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / seen:.1f}%")
+    trainer.end_epoch()
+    return _EpochFit(
+        loss_per_block=[round(float(v), 5) for v in sums / max(batches, 1)],
+        one_pass_error=round(100 * wrong_one / max(seen, 1), 3),
+        multi_pass_error=round(100 * wrong_multi / seen, 3) if wrong_multi >= 0 else None,
+        seconds=time.perf_counter() - t0)

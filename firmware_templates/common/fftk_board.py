@@ -34,12 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 CPU_INT8 = "tflite-int8"
-# (module to import, distribution that provides it)
-FAMILY_MODULES = {
-    "onnx": ("onnxruntime", "onnxruntime"),
-    "tflite": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    "edgetpu": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-}
+# (module to import, distribution that provides it); each format's own comes from fftk's
+# formats table (fftoolkit.runtime.formats), the one definition of what a format needs.
 BASE_MODULES = [("numpy", "numpy"), ("click", "click"), ("fftoolkit.runtime", "fftoolkit")]
 
 
@@ -84,9 +80,14 @@ def pick_formats(cfg: dict) -> list[str]:
 def check(cfg: dict) -> dict:
     """What this board has: Python, word size, board model, and each runtime package needed."""
     needed = dict(BASE_MODULES)
-    for fmt in cfg["formats"]:
-        module, dist = FAMILY_MODULES[fmt.split("-")[0]]
-        needed[module] = dist
+    try:
+        from fftoolkit.runtime.formats import get_format
+    except ImportError:
+        pass  # fftk itself does not import: the loop below reports it
+    else:
+        for fmt in cfg["formats"]:
+            runs_on = get_format(fmt).runs_on
+            needed[runs_on.module] = runs_on.distribution
     packages, missing = {}, []
     for module, dist in needed.items():
         try:

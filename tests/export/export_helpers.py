@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fftoolkit.models import create_model
-from fftoolkit.train import save_checkpoint
+from fftoolkit.models import Checkpoint, create_model, save_checkpoint
 
 
 def write_tree(root: Path, h: int, w: int, c: int, classes: int, per_class: int = 3) -> Path:
@@ -26,7 +25,7 @@ def write_checkpoint(path: Path, model: str = "ff_tiny") -> Path:
     torch.manual_seed(0)
     net = create_model(model)
     c = net.spec.input[0]
-    save_checkpoint(path, {"spec": net.spec.to_dict(), "classes": [f"c{k}" for k in range(10)],
-                           "normalization": {"mean": [0.5] * c, "std": [0.25] * c},
-                           "model": net.state_dict()})
+    save_checkpoint(path, Checkpoint(spec=net.spec.to_dict(), model=net.state_dict(),
+                                     classes=[f"c{k}" for k in range(10)],
+                                     normalization={"mean": [0.5] * c, "std": [0.25] * c}))
     return path

@@ -5,20 +5,20 @@ import json
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from ai_edge_litert.interpreter import Interpreter
 
 from fftoolkit.data import load_dataset
-from fftoolkit.export.accuracy import normalise
+from fftoolkit.export.calib import normalise
 from fftoolkit.export.graphs import build_graphs
 from fftoolkit.ff import make_predictor
-from fftoolkit.models import build_network_from_state, load_spec, macs_per_image
-from fftoolkit.runtime.goodness import dequantize, goodness_from_features
+from fftoolkit.ff.predict import to_float
+from fftoolkit.models import build_network_from_state, load_checkpoint, load_spec, macs_per_image
+from fftoolkit.runtime.backends import open_session
+from fftoolkit.runtime.goodness import goodness_from_features
+from fftoolkit.runtime.graph import ModelRunner
 from fftoolkit.runtime.manifest import load_manifest, sha256_file, verify_file
-from fftoolkit.train import load_checkpoint
-from fftoolkit.train.augment import to_float
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def reference(tiny_bundle, val):
     """The source network rebuilt from reference.safetensors: its features and outputs."""
     state = load_checkpoint(tiny_bundle / "reference.safetensors")
     net = build_network_from_state(state)
-    norm = state["normalization"]
+    norm = state.normalization
     x = to_float(torch.from_numpy(val[0]), norm["mean"], norm["std"])
     graphs = build_graphs(net, norm)
     lean, y = [], torch.from_numpy(normalise(val[0], graphs.normalization))
@@ -53,22 +53,12 @@ def reference(tiny_bundle, val):
             "logits": logits.numpy(), "goodness": good.numpy()}
 
 
-def ort_run(path, *inputs):
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), inputs, strict=True)})
-
-
-def tfl_run(path, model_file, *inputs):
-    """Run a TFLite file on NHWC float inputs (quantized per the manifest when int8)."""
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    idx = {d["name"]: d["index"] for d in [*it.get_input_details(), *it.get_output_details()]}
-    for info, x in zip(model_file.inputs, inputs, strict=True):
-        if info.quant:
-            x = np.clip(np.round(x / info.quant["scale"]) + info.quant["zero_point"], -128, 127)
-        it.set_tensor(idx[info.name], x.astype(info.dtype))
-    it.invoke()
-    return [dequantize(it.get_tensor(idx[o.name]), o.quant) for o in model_file.outputs]
+def run_file(bundle, entry, *inputs):
+    """One bundle file run by the runtime (float in, float out; int8 I/O quantized with the
+    manifest's scale and zero point), as a board runs it."""
+    path = bundle / entry.file
+    backend = "onnxruntime" if path.suffix == ".onnx" else "litert"
+    return ModelRunner(open_session(backend, path, 1), entry, path)(list(inputs))
 
 
 def nhwc(x):
@@ -112,14 +102,14 @@ def test_onnx_fp32_matches_torch_per_block_and_fused_at_any_batch(tiny_bundle, m
     for i in (2, 3):  # the blocks read by head and goodness are exact
         np.testing.assert_allclose(feats[i], reference["feats"][i], rtol=1e-4, atol=1e-5)
     for n in (1, 3, len(x)):  # dynamic batch
-        logits, good = ort_run(tiny_bundle / art.fused.file, x[:n])
+        logits, good = run_file(tiny_bundle, art.fused, x[:n])
         np.testing.assert_allclose(logits, reference["logits"][:n], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(good, reference["goodness"][:n], rtol=1e-4, atol=1e-5)
     inputs = [x, *feats[:-1]]
     for i, block in enumerate(art.blocks):
-        (out,) = ort_run(tiny_bundle / block.file, inputs[i])
+        (out,) = run_file(tiny_bundle, block, inputs[i])
         np.testing.assert_allclose(out, feats[i], rtol=1e-4, atol=1e-5)
-    (head_logits,) = ort_run(tiny_bundle / art.head.file, feats[2], feats[3])
+    (head_logits,) = run_file(tiny_bundle, art.head, feats[2], feats[3])
     np.testing.assert_allclose(head_logits, reference["logits"], rtol=1e-4, atol=1e-5)
 
 
@@ -129,11 +119,11 @@ def test_chained_onnx_block_files_equal_the_fused_model(tiny_bundle, manifest, v
         x = normalise(val[0], manifest.normalization)
         feats = []
         for block in art.blocks:
-            (x,) = ort_run(tiny_bundle / block.file, x)
+            (x,) = run_file(tiny_bundle, block, x)
             feats.append(x)
-        (logits,) = ort_run(tiny_bundle / art.head.file, feats[2], feats[3])
+        (logits,) = run_file(tiny_bundle, art.head, feats[2], feats[3])
         good = goodness_from_features(feats[2], feats[3], 10, "NCHW")
-        f_logits, f_good = ort_run(tiny_bundle / art.fused.file,
+        f_logits, f_good = run_file(tiny_bundle, art.fused,
                                    normalise(val[0], manifest.normalization))
         tol = {"rtol": 1e-4, "atol": 1e-5} if key == "onnx-fp32" else {"rtol": 0, "atol": 0.3}
         np.testing.assert_allclose(logits, f_logits, **tol)
@@ -146,17 +136,17 @@ def test_tflite_fp32_matches_torch_and_its_chained_blocks(tiny_bundle, manifest,
     assert art.fused.inputs[0].shape == [1, 32, 32, 3]
     x = nhwc(normalise(val[0][:6], manifest.normalization))
     for i in range(6):
-        logits, fa, fb = tfl_run(tiny_bundle / art.fused.file, art.fused, x[i:i + 1])
+        logits, fa, fb = run_file(tiny_bundle, art.fused, x[i:i + 1])
         np.testing.assert_allclose(logits, reference["logits"][i:i + 1], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(goodness_from_features(fa, fb, 10, "NHWC"),
                                    reference["goodness"][i:i + 1], rtol=1e-4, atol=1e-5)
         y, feats = x[i:i + 1], []
         for block in art.blocks:
-            (y,) = tfl_run(tiny_bundle / block.file, block, y)
+            (y,) = run_file(tiny_bundle, block, y)
             feats.append(y)
         np.testing.assert_allclose(feats[2], fa, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(feats[3], fb, rtol=1e-5, atol=1e-5)
-        (head,) = tfl_run(tiny_bundle / art.head.file, art.head, feats[2], feats[3])
+        (head,) = run_file(tiny_bundle, art.head, feats[2], feats[3])
         np.testing.assert_allclose(head, logits, rtol=1e-4, atol=1e-4)
 
 
@@ -188,9 +178,9 @@ def test_int8_agrees_with_fp32_torch(tiny_bundle, manifest, val, reference):
     so check agreement and closeness of the outputs, not just that the files load."""
     x = normalise(val[0], manifest.normalization)
     ref_one, ref_multi = reference["logits"].argmax(1), reference["goodness"].argmax(1)
-    logits, good = ort_run(tiny_bundle / manifest.artifacts["onnx-int8"].fused.file, x)
+    logits, good = run_file(tiny_bundle, manifest.artifacts["onnx-int8"].fused, x)
     art = manifest.artifacts["tflite-int8-b4"]
-    outs = [tfl_run(tiny_bundle / art.fused.file, art.fused, nhwc(x[i:i + 4]))
+    outs = [run_file(tiny_bundle, art.fused, nhwc(x[i:i + 4]))
             for i in range(0, len(x), 4)]
     t_logits = np.concatenate([o[0] for o in outs])
     t_good = goodness_from_features(np.concatenate([o[1] for o in outs]),

@@ -7,8 +7,8 @@ import torch
 from fftoolkit.export.fold import bn_affine, fold_block, pixel_normalization
 from fftoolkit.export.graphs import build_graphs
 from fftoolkit.ff import make_predictor
+from fftoolkit.ff.predict import to_float
 from fftoolkit.models import create_model
-from fftoolkit.train.augment import to_float
 
 NORM = {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
 

@@ -6,7 +6,9 @@ import torch
 from fftoolkit.export.graphs import OverlayPredictor
 from fftoolkit.ff import channel_goodness, make_predictor
 from fftoolkit.models import create_model
-from fftoolkit.runtime.goodness import dequantize, goodness_from_features, overlay_goodness
+from fftoolkit.runtime.goodness import goodness_from_features, overlay_goodness
+from fftoolkit.runtime.manifest import TensorInfo
+from fftoolkit.runtime.quant import dequantize
 
 
 def test_goodness_from_features_matches_eq2_in_both_layouts():
@@ -22,8 +24,8 @@ def test_goodness_from_features_matches_eq2_in_both_layouts():
 
 def test_dequantize():
     q = np.array([-128, 0, 127], dtype=np.int8)
-    np.testing.assert_allclose(dequantize(q, {"scale": 0.5, "zero_point": -128}),
-                               [0.0, 64.0, 127.5])
+    info = TensorInfo("y", [3], "int8", {"scale": 0.5, "zero_point": -128})
+    np.testing.assert_allclose(dequantize(q, info), [0.0, 64.0, 127.5])
 
 
 def test_overlay_predictor_and_numpy_goodness_match_the_trained_predictor():

@@ -9,12 +9,11 @@ from ai_edge_litert.interpreter import Interpreter
 from export_helpers import write_checkpoint, write_tree
 
 from fftoolkit.export import ExportOptions, export_bundle
-from fftoolkit.export.accuracy import normalise
+from fftoolkit.export.calib import normalise
 from fftoolkit.ff import make_predictor
 from fftoolkit.ff.overlay import fourier_patterns
 from fftoolkit.runtime.goodness import overlay_goodness
 from fftoolkit.runtime.manifest import load_manifest
-from fftoolkit.train.augment import to_float
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +29,8 @@ def test_original_ff_bundle_matches_torch(tmp_path, model, target):
     m = load_manifest(out)
     assert m.algorithm == "original" and m.multi_pass["kind"] == "label-overlay"
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
-    from fftoolkit.models import build_network_from_state
-    from fftoolkit.train import load_checkpoint
+    from fftoolkit.ff.predict import to_float
+    from fftoolkit.models import build_network_from_state, load_checkpoint
 
     state = load_checkpoint(ckpt)
     net = build_network_from_state(state)

@@ -93,7 +93,7 @@ def test_wheel_is_valid_reproducible_and_carries_package_data(rendered, tmp_path
         assert "fftk = fftoolkit.cli:main" in zf.read(f"{dist}/entry_points.txt").decode()
     assert {"fftoolkit/zoo/demo/cifar10-val-500.npz", "fftoolkit/zoo/ff_tiny.yaml",
             "fftoolkit/firmware_templates/rpi5/board.json",
-            "fftoolkit/runtime/probes/conv3x3.int8.tflite"} <= names
+            "fftoolkit/bench/probes/conv3x3.int8.tflite"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "Requires-Dist: onnxruntime==1.32.0" in metadata and "torch" not in metadata
 

@@ -19,18 +19,17 @@ def _export_original(root: Path, spec_yaml: str, target: str) -> Path:
     import torch
 
     from fftoolkit.export import ExportOptions, export_bundle
-    from fftoolkit.models import create_model, load_spec
-    from fftoolkit.train.checkpoint import save_checkpoint
+    from fftoolkit.models import Checkpoint, create_model, load_spec, save_checkpoint
 
     (root / "spec.yaml").write_text(spec_yaml)
     spec = load_spec(root / "spec.yaml")
     torch.manual_seed(0)
     net = create_model(spec).eval()
     c = spec.input[0]
-    save_checkpoint(root / "net.pt", {
-        "spec": spec.to_dict(), "model": net.state_dict(),
-        "classes": [f"c{i}" for i in range(spec.num_classes)],
-        "normalization": {"mean": [0.0] * c, "std": [1.0] * c}})
+    save_checkpoint(root / "net.pt", Checkpoint(
+        spec=spec.to_dict(), model=net.state_dict(),
+        classes=[f"c{i}" for i in range(spec.num_classes)],
+        normalization={"mean": [0.0] * c, "std": [1.0] * c}))
     export_bundle(root / "net.pt", root / "bundle",
                   ExportOptions(target=target, quantize="none", eval_samples=0), progress=False)
     return root / "bundle"

@@ -30,14 +30,36 @@ def npz(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_runtime_modules_never_import_torch(tmp_path: Path) -> None:
-    code = ("import pkgutil, importlib, sys, fftoolkit.runtime as r, fftoolkit.cli.run_cmd\n"
-            "for m in pkgutil.iter_modules(r.__path__):\n"
-            "    importlib.import_module(f'fftoolkit.runtime.{m.name}')\n"
+    code = ("import pkgutil, importlib, sys, fftoolkit.cli.run_cmd\n"
+            "for p in ('fftoolkit.runtime', 'fftoolkit.bench'):\n"
+            "    for m in pkgutil.iter_modules(importlib.import_module(p).__path__):\n"
+            "        importlib.import_module(f'{p}.{m.name}')\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'PIL')]\n"
             "assert not bad, bad\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=blocked_env(tmp_path, TRAINING_SIDE))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_torch_fp32_opens_once_the_reference_registers(tiny_bundle: Path) -> None:
+    """The runtime never imports the torch reference; importing it registers its opener."""
+    code = ("import sys\n"
+            "from fftoolkit.errors import FFTKError\n"
+            "from fftoolkit.runtime.runner import open_bundle\n"
+            "try:\n"
+            "    open_bundle(sys.argv[1], fmt='torch-fp32')\n"
+            "except FFTKError as exc:\n"
+            "    print(exc)\n"
+            "assert 'fftoolkit.reference' not in sys.modules and 'torch' not in sys.modules\n"
+            "import fftoolkit.reference\n"
+            "print(open_bundle(sys.argv[1], fmt='torch-fp32').graph.info.runtime)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tiny_bundle)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    refused, opened = proc.stdout.strip().splitlines()
+    assert refused.startswith("format 'torch-fp32': no graph opener for 'torch' models")
+    assert "import fftoolkit.reference" in refused and "pip install fftoolkit" in refused
+    assert opened == "torch"
 
 
 def test_run_and_bench_work_where_torch_cannot_be_imported(tiny_bundle: Path, npz: Path,

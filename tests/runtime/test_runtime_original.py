@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
 from fftoolkit.runtime.runner import open_bundle
 
 

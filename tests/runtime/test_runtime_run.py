@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from runtime_helpers import fftk
 
+import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
 from fftoolkit.runtime.images import load_inputs
 from fftoolkit.runtime.manifest import load_manifest
 from fftoolkit.runtime.runner import classify, open_bundle

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.models import create_model, load_spec
-from fftoolkit.train import TrainConfig, load_checkpoint, save_checkpoint, train
+from fftoolkit.models import Checkpoint, create_model, load_checkpoint, load_spec, save_checkpoint
+from fftoolkit.train import TrainConfig, train
 
 MODEL = "ff_tiny_mnist"  # 1x28x28, 10 classes
 
@@ -71,7 +71,7 @@ def state() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ckpt(state: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "good.pt"
-    save_checkpoint(path, state)
+    save_checkpoint(path, Checkpoint(**state))
     return path
 
 
@@ -192,7 +192,7 @@ def test_eval_names_the_bad_checkpoint_field(change: Callable[[dict], None], mes
     bad = copy.deepcopy(state)
     change(bad)
     path = tmp_path / "bad.pt"
-    save_checkpoint(path, bad)
+    save_checkpoint(path, Checkpoint(**bad))  # dataclasses do not check types: a crafted file
     line = one_line_error(fftk("eval", str(path), "--dataset", str(tree), "--val-split", "1"))
     assert line.startswith(f"error: {path}") and message in line
     assert path.is_file()  # the input is never touched
@@ -224,14 +224,14 @@ def test_eval_of_an_empty_split(tree: Path, ckpt: Path) -> None:
 def _resume_with(tmp_path: Path, state: dict[str, Any]) -> tuple[Path, str]:
     out = tmp_path / "run"
     out.mkdir()
-    save_checkpoint(out / "last.pt", state)
+    save_checkpoint(out / "last.pt", Checkpoint(**state))
     return out, one_line_error(fftk("train", MODEL, "--out", str(out), "--resume"))
 
 
 def test_resume_of_a_weights_only_checkpoint(state: dict[str, Any], tmp_path: Path) -> None:
     out, line = _resume_with(tmp_path, state)
     assert f"{out / 'last.pt'}: checkpoint field 'trainer' is missing" in line
-    assert load_checkpoint(out / "last.pt")["classes"] == state["classes"]  # kept intact
+    assert load_checkpoint(out / "last.pt").classes == state["classes"]  # kept intact
 
 
 @pytest.mark.parametrize("train_args,message", [

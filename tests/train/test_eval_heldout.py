@@ -8,8 +8,7 @@ import tarfile
 
 import torch
 
-from fftoolkit.models import create_model
-from fftoolkit.train import save_checkpoint
+from fftoolkit.models import Checkpoint, create_model, save_checkpoint
 
 
 def test_eval_on_a_test_only_jpeg_tree(shared_data, tmp_path):
@@ -25,9 +24,10 @@ def test_eval_on_a_test_only_jpeg_tree(shared_data, tmp_path):
     net = create_model("ff_tiny").eval()
     classes = sorted(p.name for p in (root / "test").iterdir())
     ckpt = tmp_path / "tiny.safetensors"
-    save_checkpoint(ckpt, {"spec": net.spec.to_dict(), "classes": classes,
-                           "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-                           "model": net.state_dict(), "metrics": []})
+    save_checkpoint(ckpt, Checkpoint(spec=net.spec.to_dict(), model=net.state_dict(),
+                                     classes=classes,
+                                     normalization={"mean": [0.5] * 3, "std": [0.25] * 3},
+                                     metrics=[]))
     out = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(ckpt), "--dataset",
                           str(root), "--split", "test", "--inference", "both", "--json"],
                          capture_output=True, text=True)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from fftoolkit.data import load_dataset
-from fftoolkit.models import build_network_from_state
-from fftoolkit.train import TrainConfig, evaluate_checkpoint, load_checkpoint, train
-from fftoolkit.train.evaluate import predict_both
+from fftoolkit.ff.predict import predict_both
+from fftoolkit.models import build_network_from_state, load_checkpoint
+from fftoolkit.train import TrainConfig, evaluate_checkpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_improved_ff_learns_on_real_mnist(mnist, tmp_path):
     state = load_checkpoint(ckpt)
     net = build_network_from_state(state)
     ds = load_dataset(mnist, "val", val_split=50)
-    one, multi = predict_both(net, ds.images, **state["normalization"])
+    one, multi = predict_both(net, ds.images, **state.normalization)
     assert one.shape == multi.shape == (500,)
     assert (one == multi).mean() > 0.6
 
@@ -63,13 +63,13 @@ def test_resume_equals_uninterrupted(mnist, tmp_path):
     resumed = train(TrainConfig(model="ff_tiny_mnist", out=str(tmp_path / "b"), epochs=2,
                                 resume=True), progress=False)
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
-    assert a["trainer"]["step"] == b["trainer"]["step"]
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
-    strip = [{k: v for k, v in m.items() if k not in ("epoch_seconds", "peak_rss_mb")}
-             for m in (a["metrics"], b["metrics"])[0]]
-    assert strip == [{k: v for k, v in m.items() if k not in ("epoch_seconds", "peak_rss_mb")}
-                     for m in b["metrics"]]
+    assert a.trainer["step"] == b.trainer["step"]
+    for key, value in a.model.items():
+        assert torch.equal(value, b.model[key]), key
+    strip = [{k: v for k, v in m.items() if k not in ("epoch_seconds", "ru_maxrss_mb")}
+             for m in (a.metrics, b.metrics)[0]]
+    assert strip == [{k: v for k, v in m.items() if k not in ("epoch_seconds", "ru_maxrss_mb")}
+                     for m in b.metrics]
 
 
 def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_path):
@@ -100,15 +100,14 @@ def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_p
 
 def test_checkpoint_of_another_model_is_refused(mnist, tmp_path):
     from fftoolkit.errors import FFTKError
-    from fftoolkit.train import save_checkpoint
+    from fftoolkit.models import save_checkpoint
 
     out = tmp_path / "run"
     ckpt = train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(out), epochs=1,
                              limit=64, batch_size=32, threads=1, val_split=20), progress=False)
     state = load_checkpoint(ckpt)
-    state["spec"]["blocks"][0]["channels"] = 20  # weights no longer fit the declared model
-    save_checkpoint(tmp_path / "other.pt", {k: v for k, v in state.items()
-                                            if k not in ("format", "version")})
+    state.spec["blocks"][0]["channels"] = 20  # weights no longer fit the declared model
+    save_checkpoint(tmp_path / "other.pt", state)
     with pytest.raises(FFTKError, match="do not fit"):
         evaluate_checkpoint(tmp_path / "other.pt", mnist, val_split=20)
 

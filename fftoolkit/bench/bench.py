@@ -1,7 +1,7 @@
 """`fftk bench` as a library call: every configuration in a fresh subprocess, logs, one table.
 
-The parent only orchestrates: it writes the inputs once, starts `fftoolkit.runtime.worker` per
-format (and `fftoolkit.runtime.probe` once for the CPU's conv rate), adds the machine facts,
+The parent only orchestrates: it writes the inputs once, starts `fftoolkit.bench.worker` per
+format (and `fftoolkit.bench.probe` once for the CPU's conv rate), adds the machine facts,
 and writes the logs. Nothing heavy is imported here.
 """
 
@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from fftoolkit.atomic import refuse_overlap
+from fftoolkit.bench.interrupt import deferred, signals_raise, start_child, stop_child, temp_dir
+from fftoolkit.bench.logs import append_csv, write_json
+from fftoolkit.bench.sysinfo import machine_facts, throttle_warning
+from fftoolkit.bench.table import comparison_table, summarize
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.formats import default_backend, get_format
 from fftoolkit.runtime.images import Inputs
-from fftoolkit.runtime.interrupt import deferred, signals_raise, start_child, stop_child, temp_dir
-from fftoolkit.runtime.logs import append_csv, write_json
 from fftoolkit.runtime.manifest import MANIFEST_NAME, load_manifest, sha256_file
-from fftoolkit.runtime.sysinfo import machine_facts, throttle_warning
-from fftoolkit.runtime.table import comparison_table, summarize
 
 
 @dataclass
@@ -79,7 +79,7 @@ class BenchReport:
 
     def write_plot(self) -> Path | None:
         """PNG of the latency distributions next to the logs (None without matplotlib)."""
-        from fftoolkit.runtime.plot import plot_latencies
+        from fftoolkit.bench.plot import plot_latencies
 
         return plot_latencies(self.records, self.json_paths[0].with_suffix(".png"))
 
@@ -119,7 +119,7 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
                 progress(f"{name}" + (f" (run {repeat + 1}/{opts.repeat})" if opts.repeat > 1
                                       else ""))
             cfg = _config(bundle, name, opts, data, inputs, common["bundle_sha256"])
-            result = _spawn(["fftoolkit.runtime.worker"], cfg, tmp, opts.timeout_s)
+            result = _spawn(["fftoolkit.bench.worker"], cfg, tmp, opts.timeout_s)
             if "failed" in result:
                 report.failures[name] = result["failed"]
                 continue
@@ -211,7 +211,7 @@ def _probe(opts: BenchOptions, tmp: Path,
            progress: Callable[[str], None] | None) -> dict[str, Any]:
     if progress:
         progress("int8 conv-rate probe")
-    result = _spawn(["fftoolkit.runtime.probe"], [str(opts.threads), "50"], tmp, opts.timeout_s)
+    result = _spawn(["fftoolkit.bench.probe"], [str(opts.threads), "50"], tmp, opts.timeout_s)
     return {} if "failed" in result else result
 
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from runtime_helpers import fftk
 
+import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
+from fftoolkit.bench.bench import BenchOptions, run_bench
+from fftoolkit.bench.logs import CSV_NAME
 from fftoolkit.errors import FFTKError
-from fftoolkit.runtime.bench import BenchOptions, run_bench
 from fftoolkit.runtime.images import Inputs, load_inputs
-from fftoolkit.runtime.logs import CSV_NAME
 from fftoolkit.runtime.manifest import load_manifest
 from fftoolkit.runtime.runner import classify, open_bundle
 

@@ -1,4 +1,9 @@
-"""Peak resident memory of this process, as the kernel counts it (native runtimes included)."""
+"""Peak resident memory of this process, as the kernel counts it (native runtimes included).
+
+`peak_rss_mb` is the bench logs' column of that name: the worker's own peak (VmHWM), which
+starts afresh at exec. Not `ru_maxrss` on Linux, which keeps the peak of the process that
+started the worker (fftoolkit/train/memory.py reports that one as `ru_maxrss_mb`).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""One benchmark configuration, run in a fresh process: `python -m fftoolkit.runtime.worker CFG`.
+"""One benchmark configuration, run in a fresh process: `python -m fftoolkit.bench.worker CFG`.
 
 A fresh process per configuration keeps runtimes from sharing caches, threads or memory, so
-peak RSS (VmHWM) is that configuration's alone. Prints one JSON object on stdout.
+peak RSS (VmHWM) is that configuration's alone. Prints one JSON object on stdout. For
+`torch-fp32` it imports `fftoolkit.reference`, which registers the torch graph opener.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from fftoolkit.bench.child import report
+from fftoolkit.bench.memory import peak_rss_mb
+from fftoolkit.bench.stats import latency_summary
+from fftoolkit.bench.sysinfo import board_state
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import BACKENDS, GRAPH_OPTIMIZATION
-from fftoolkit.runtime.child import report
+from fftoolkit.runtime.formats import get_format
 from fftoolkit.runtime.images import decode_image
-from fftoolkit.runtime.memory import peak_rss_mb
 from fftoolkit.runtime.predictor import error_percent, softmax
 from fftoolkit.runtime.runner import Loaded, open_bundle
-from fftoolkit.runtime.stats import latency_summary
-from fftoolkit.runtime.sysinfo import board_state
 
 TIMING_POOL = 32  # distinct preprocessed images cycled through by the timed runs
 
@@ -43,6 +45,8 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
         pass  # open_bundle reports the missing package in one line
     out["import_ms"] = _ms(t0)
     t0 = time.perf_counter_ns()
+    if get_format(cfg["format"]).family == "torch":  # registers the torch-fp32 graph opener
+        importlib.import_module("fftoolkit.reference")
     loaded = open_bundle(cfg["bundle"], backend=backend, fmt=cfg["format"],
                          threads=cfg["threads"], per_block=cfg["per_block"],
                          expect_sha256=cfg["bundle_sha256"])

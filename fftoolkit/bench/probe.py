@@ -2,7 +2,7 @@
 
 A model's GMAC/s divided by this rate says how much of the CPU a model's graph actually uses
 (small convs, elementwise ops and quantize/dequantize steps all lower it). Run in its own
-process by the benchmark: `python -m fftoolkit.runtime.probe THREADS RUNS`.
+process by the benchmark: `python -m fftoolkit.bench.probe THREADS RUNS`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fftoolkit.bench.child import report
 from fftoolkit.runtime.backends import open_session
-from fftoolkit.runtime.child import report
 from fftoolkit.runtime.formats import default_backend, get_format
 
 PROBES = Path(__file__).with_name("probes")
