@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/ruff check fftoolkit tests benchmarks
 
 demo: install
-	$(BIN)/python -m fftoolkit.demo
+	$(BIN)/fftk demo
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,4 +1,4 @@
-"""`make demo` (`python -m fftoolkit.demo`): the README's main job, offline, in a few minutes.
+"""`fftk demo` (`make demo`): the README's main job, offline, in a few minutes.
 
 Exports the shipped FF_tiny checkpoint to every CPU format (ONNX and TFLite, fp32 and int8,
 int8 calibrated on bundled images), then benchmarks each format in its own process on the
@@ -9,16 +9,16 @@ other bundled validation images and prints the comparison table. The bundle is k
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
 import numpy as np
 
-from fftoolkit.bench.bench import BenchOptions, run_bench
+from fftoolkit.bench.bench import BenchOptions, BenchReport, run_bench
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.demo_set import demo_set_path
 from fftoolkit.runtime.formats import DEMO_FORMATS
@@ -101,59 +101,33 @@ def export_demo_bundle(checkpoint: Path, bundle: Path,
     return result, held
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=f"Default: models/weights/{CHECKPOINT}.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/demo"), show_default=True,
-              help="Where the bundle (out/bundle) and the logs (out/logs) go.")
-@click.option("--runs", type=click.IntRange(min=5), default=200, show_default=True)
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-def demo(checkpoint: Path | None, out: Path, runs: int, repeat: int, threads: int) -> None:
-    """Export FF_tiny and benchmark it across formats on the bundled images (offline).
+@dataclass
+class DemoResult:
+    report: BenchReport
+    bundle: Path
+    seconds: float
+    plot: Path | None
 
-    \b
-    Example:
-      python -m fftoolkit.demo --out runs/demo --repeat 5
-    """
+
+def run_demo(checkpoint: Path | None, out: Path, runs: int = 200, repeat: int = 1,
+             threads: int = 1, log: Callable[[str], None] = print) -> DemoResult:
+    """Export FF_tiny into `out/bundle` and benchmark every CPU format on the held-out
+    bundled images (logs in `out/logs`); progress and notes go to `log`."""
     start = time.perf_counter()
     checkpoint, note = find_checkpoint(checkpoint)
     if note:
-        click.echo(note, err=True)
+        log(note)
     bundle = out / "bundle"
-    click.echo(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
-               f"{CALIB_PER_CLASS * 10} bundled images)", err=True)
+    log(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
+        f"{CALIB_PER_CLASS * 10} bundled images)")
     result, held = export_demo_bundle(checkpoint, bundle, threads)
-    click.echo(result.summary(), err=True)
-    click.echo(f"[2/2] benchmarking {', '.join(DEMO_FORMATS)} on {len(held)} held-out "
-               "images, each in its own process", err=True)
+    log(result.summary())
+    log(f"[2/2] benchmarking {', '.join(DEMO_FORMATS)} on {len(held)} held-out "
+        "images, each in its own process")
     opts = BenchOptions(formats=list(DEMO_FORMATS), threads=threads, runs=runs, repeat=repeat,
                         log_dir=out / "logs", dataset=f"bundled demo set ({len(held)} "
                         "CIFAR-10 val images)")
-    report = run_bench(bundle, held, opts,
-                       progress=lambda what: click.echo(f"  {what} ...", err=True))
+    report = run_bench(bundle, held, opts, progress=lambda what: log(f"  {what} ..."))
     for line in report.warning_lines():
-        click.echo(line, err=True)
-    click.echo(report.summary())
-    png = report.write_plot()
-    if png:
-        click.echo(f"plot: {png}")
-    click.echo(f"bundle: {bundle} (copy it to a board: docs/DEVICE.md); "
-               f"done in {time.perf_counter() - start:.0f} s")
-
-
-def main() -> None:
-    """Like the `fftk` entry point: user errors are one line and exit code 2."""
-    try:
-        demo.main(standalone_mode=False)
-    except FFTKError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":
-    main()
+        log(line)
+    return DemoResult(report, bundle, time.perf_counter() - start, report.write_plot())

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("fftoolkit.cli.run_cmd", "bench", "Benchmark a bundle: latency, memory, accuracy."),
     "firmware": ("fftoolkit.cli.deploy_cmd", "firmware", "Render a deploy directory for a board."),
     "deploy": ("fftoolkit.cli.deploy_cmd", "deploy", "Deploy over SSH, benchmark, fetch the log."),
+    "demo": ("fftoolkit.cli.demo_cmd", "demo", "Export FF_tiny and benchmark every format "
+             "(offline)."),
 }
 
 

@@ -148,23 +148,35 @@ def build_graphs(net: nn.Module, normalization: dict[str, list[float]],
                  **fold_options: bool) -> ExportGraphs:
     """The exportable graphs of a trained network (eval mode, weights frozen).
     fold_options: `fold_network`'s switches, for measuring them (defaults are what ships)."""
+    return GRAPH_BUILDERS[net.spec.algorithm](net, normalization, **fold_options)
+
+
+def _improved_graphs(net: nn.Module, normalization: dict[str, list[float]],
+                     **fold_options: bool) -> ExportGraphs:
+    """Folded BN blocks, the lean head, and fused graphs giving goodness in-graph or not."""
     spec = net.spec
-    if spec.algorithm == "improved":
-        last = len(spec.blocks) - 1
-        blocks, fc, graph_norm = fold_network(net, normalization, [last - 1, last],
-                                              **fold_options)
-        pixels = fold_options.get("pixel_input", True)
-        head = FlatHead(fc).eval()
-        fused = {mode: LeanImproved(blocks, head, spec.num_classes, mode).eval()
-                 for mode in ("in-graph", "from-features")}
-        return ExportGraphs(
-            algorithm="improved",
-            normalization=graph_norm, input_range=(-128.0, 127.0) if pixels else None,
-            blocks=blocks, block_inputs=_probe_shapes(blocks, spec.input), head=head,
-            head_blocks=[last - 1, last], goodness_blocks=[last - 1, last], fused=fused,
-            multi_pass={"kind": "channel-groups", "groups": spec.num_classes},
-            feature_names=["features_a", "features_b"],
-        )
+    last = len(spec.blocks) - 1
+    blocks, fc, graph_norm = fold_network(net, normalization, [last - 1, last],
+                                          **fold_options)
+    pixels = fold_options.get("pixel_input", True)
+    head = FlatHead(fc).eval()
+    fused = {mode: LeanImproved(blocks, head, spec.num_classes, mode).eval()
+             for mode in ("in-graph", "from-features")}
+    return ExportGraphs(
+        algorithm="improved",
+        normalization=graph_norm, input_range=(-128.0, 127.0) if pixels else None,
+        blocks=blocks, block_inputs=_probe_shapes(blocks, spec.input), head=head,
+        head_blocks=[last - 1, last], goodness_blocks=[last - 1, last], fused=fused,
+        multi_pass={"kind": "channel-groups", "groups": spec.num_classes},
+        feature_names=["features_a", "features_b"],
+    )
+
+
+def _original_graphs(net: nn.Module, normalization: dict[str, list[float]],
+                     **fold_options: bool) -> ExportGraphs:
+    """One unit per layer, the neutral-label head, and fused graphs that batch the J label
+    overlays themselves (fold_options do not apply: nothing is folded)."""
+    spec = net.spec
     units: list[nn.Module] = [OriginalUnit(net, i).eval() for i in range(len(net.layers))]
     later = list(range(1, len(units)))
     patterns = None
@@ -185,3 +197,7 @@ def build_graphs(net: nn.Module, normalization: dict[str, list[float]],
         overlay_patterns=patterns,
         feature_names=[f"features_{i}" for i in later],
     )
+
+
+# FF family name -> how its exportable graphs are built (the family: fftoolkit.ff.family)
+GRAPH_BUILDERS = {"improved": _improved_graphs, "original": _original_graphs}

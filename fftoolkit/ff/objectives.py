@@ -33,6 +33,11 @@ class ImprovedObjective:
         """One-pass head on the last two blocks' (detached) outputs of the training pass."""
         return self.net.head([f.detach() for f in feats[-2:]])
 
+    def multi_pass_mistakes(self, feats: list[torch.Tensor], labels: torch.Tensor) -> int:
+        """Goodness-prediction mistakes on the batch just trained on (no extra pass)."""
+        g = channel_goodness(feats[-2], self.groups) + channel_goodness(feats[-1], self.groups)
+        return int((g.argmax(1) != labels).sum())
+
 
 class OriginalObjective:
     """Hinton's FF: positive (true label) and negative (wrong label) overlays, eq. 1 per layer.
@@ -64,9 +69,16 @@ class OriginalObjective:
                 apply_overlay(self.spec.ff.overlay, x, None, self.spec.num_classes))
         return self.net.head_logits(neutral)
 
+    def multi_pass_mistakes(self, feats: list[torch.Tensor], labels: torch.Tensor) -> int:
+        """-1: multi-pass on training data costs J forward passes, so it is measured on the
+        val split only."""
+        return -1
+
 
 def make_objective(net: nn.Module) -> ImprovedObjective | OriginalObjective:
-    return ImprovedObjective(net) if net.spec.algorithm == "improved" else OriginalObjective(net)
+    from fftoolkit.ff.family import family_of
+
+    return family_of(net.spec).objective(net)
 
 
 def head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

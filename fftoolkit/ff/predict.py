@@ -22,10 +22,14 @@ class ImprovedPredictor(nn.Module):
         self.net = net
         self.groups = net.spec.num_classes
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, need: tuple[bool, bool] = (True, True),
+                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """`need` = (logits, goodness): what is left out is not computed (None)."""
         last = self.net.forward_features(x)[-2:]
-        g = channel_goodness(last[0], self.groups) + channel_goodness(last[1], self.groups)
-        return self.net.head(last), g
+        logits = self.net.head(last) if need[0] else None
+        g = (channel_goodness(last[0], self.groups) + channel_goodness(last[1], self.groups)
+             if need[1] else None)
+        return logits, g
 
 
 class OriginalPredictor(nn.Module):
@@ -40,7 +44,9 @@ class OriginalPredictor(nn.Module):
         self.net = net
         self.spec = net.spec
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, need: tuple[bool, bool] = (True, True),
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both outputs always: the neutral pass and the J overlays share nothing to skip."""
         j, n = self.spec.num_classes, len(x)
         neutral = self.net.forward_features(apply_overlay(self.spec.ff.overlay, x, None, j))
         logits = self.net.head_logits(neutral)
@@ -52,7 +58,9 @@ class OriginalPredictor(nn.Module):
 
 
 def make_predictor(net: nn.Module) -> nn.Module:
-    return ImprovedPredictor(net) if net.spec.algorithm == "improved" else OriginalPredictor(net)
+    from fftoolkit.ff.family import family_of
+
+    return family_of(net.spec).predictor(net)
 
 
 def to_float(images: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:

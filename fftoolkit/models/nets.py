@@ -168,5 +168,9 @@ class OriginalFFNet(nn.Module):
         return feats
 
 
+# FF family name -> its network (the family's other choices: fftoolkit.ff.family)
+NETWORKS: dict[str, type[nn.Module]] = {"improved": ImprovedFFNet, "original": OriginalFFNet}
+
+
 def build_network(spec: ModelSpec) -> nn.Module:
-    return ImprovedFFNet(spec) if spec.algorithm == "improved" else OriginalFFNet(spec)
+    return NETWORKS[spec.algorithm](spec)

@@ -59,16 +59,7 @@ class TorchGraph:
     def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
         import torch
 
-        from fftoolkit.ff.goodness import channel_goodness
-
         with torch.inference_mode():
-            t = torch.from_numpy(x)
-            if self.manifest.algorithm != "improved":
-                logits, g = self.predictor(t)
-                return logits.numpy(), g.numpy()
-            a, b = self.net.forward_features(t)[-2:]
-            logits = self.net.head([a, b]).numpy() if need[0] else None
-            groups = self.net.spec.num_classes
-            g = (channel_goodness(a, groups) + channel_goodness(b, groups)).numpy() \
-                if need[1] else None
-        return logits, g
+            logits, g = self.predictor(torch.from_numpy(x), need)
+        return (logits.numpy() if logits is not None else None,
+                g.numpy() if g is not None else None)

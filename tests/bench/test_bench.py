@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import fftk
+from fftk_cli import fftk
 
 import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
 from fftoolkit.bench.bench import BenchOptions, run_bench

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fftk_cli import cli_env
 
 
 def children(pid: int) -> list[int]:
@@ -54,7 +55,7 @@ def test_a_signal_stops_the_worker_and_removes_the_temp_folder(tiny_bundle: Path
                                                                sig: signal.Signals) -> None:
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmpdir)}
+    env = cli_env(TMPDIR=str(tmpdir))
     bench = subprocess.Popen(
         [sys.executable, "-m", "fftoolkit.cli", "bench", str(tiny_bundle),
          str(tiny_bundle.parent / "tree" / "val"), "--formats", "onnx-fp32",

@@ -1,4 +1,4 @@
-"""Writers for dataset fixtures in the exact on-disk formats, and a CLI runner for the tests."""
+"""Writers for dataset fixtures in the exact on-disk formats (the CLI runner: tests/fftk_cli.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import gzip
 import io
 import pickle
 import struct
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-
-from fftoolkit.cli import main
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"]
@@ -133,30 +129,6 @@ def write_png_tree(root: Path, counts: dict[str, dict[str, int]], size=(8, 6), m
                 Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(
                     folder / f"{i:03d}.png"
                 )
-
-
-def run_fftk(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    """Run the real `fftk` entry point in-process: (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["fftk", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err: str) -> str:
-    """The CLI's error message; asserts it is one line (progress bars only use carriage returns)."""
-    lines = [line for line in err.split("\n") if line.strip()]
-    assert len(lines) == 1, err
-    message = lines[0].split("\r")[-1]
-    assert message.startswith("error: "), err
-    return message
 
 
 def files_under(path: Path) -> list[Path]:

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import pickle
-import resource
 import struct
-import subprocess
-import sys
 import tarfile
 import zipfile
 import zlib
@@ -20,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fftk_cli import cli_env, fftk, one_line_error
 from fftk_data_fixtures import files_under, idx_bytes, write_idx_dataset, write_png_tree
 from PIL import Image
 
@@ -29,29 +26,9 @@ from fftoolkit.runtime.images import load_inputs
 ADDRESS_SPACE = 1 << 30  # enough for fftk data info; far below what any bomb declares
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-
-def run_fftk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess with at most 1 GiB of address space. Output is decoded by
-    hand: text mode would turn the carriage returns of progress bars into line breaks."""
-    proc = subprocess.run([sys.executable, "-m", "fftoolkit.cli", *args], capture_output=True,
-                          timeout=120, env={**os.environ, **(env or {})},
-                          preexec_fn=_limit_memory)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(),
-                                       proc.stderr.decode())
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    """The single stderr line of a failed run (tqdm bars end in carriage returns)."""
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.split("\n") if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    message = lines[0].split("\r")[-1]
-    assert message.startswith("error: "), proc.stderr
-    return message
+def run_fftk(*args: str, env: dict[str, str] | None = None):
+    """The real CLI in a subprocess with at most 1 GiB of address space; `env` adds variables."""
+    return fftk(*args, env=cli_env(**(env or {})), timeout=120, address_space=ADDRESS_SPACE)
 
 
 def _idx_tree(tmp: Path) -> Path:

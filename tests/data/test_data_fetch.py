@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fftk_data_fixtures import error_line, files_under, make_tar, run_fftk, write_cifar_batches
+from fftk_cli import fftk_in_process, one_line_error
+from fftk_data_fixtures import files_under, make_tar, write_cifar_batches
 
 from fftoolkit.data import load_dataset
 from fftoolkit.data.fetch import fetch
@@ -20,13 +21,12 @@ MNIST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
 
 def test_fetch_mnist_from_file_url_then_load(shared_data: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture) -> None:
-    code, out, _ = run_fftk(capsys, "data", "fetch", "mnist",
-                            "--url", (shared_data / "mnist").as_uri() + "/",
-                            "--sha256-file", str(shared_data / "SHA256SUMS"),
-                            "--cache-dir", str(tmp_path))
-    assert code == 0
+    result = fftk_in_process(capsys, "data", "fetch", "mnist",
+                             "--url", (shared_data / "mnist").as_uri() + "/",
+                             "--sha256-file", shared_data / "SHA256SUMS", "--cache-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
     assert [p.name for p in files_under(tmp_path)] == MNIST_FILES
-    assert out.count("ok  ") == 4
+    assert result.stdout.count("ok  ") == 4
     for name in MNIST_FILES:
         fetched, source = tmp_path / "mnist" / name, shared_data / "mnist" / name
         assert fetched.read_bytes() == source.read_bytes()
@@ -55,12 +55,10 @@ def test_wrong_checksum_saves_nothing(shared_data: Path, tmp_path: Path,
     assert good.hexdigest() in sums
     bad_sums = tmp_path / "SHA256SUMS"
     bad_sums.write_text(sums.replace(good.hexdigest(), "0" * 64))
-    code, _, err = run_fftk(capsys, "data", "fetch", "mnist",
-                            "--url", (shared_data / "mnist").as_uri(),
-                            "--sha256-file", str(bad_sums), "--cache-dir", str(tmp_path / "c"))
-    assert code == 2
-    message = error_line(err)
-    assert "t10k-labels-idx1-ubyte.gz: wrong checksum" in message and "0" * 64 in message
+    one_line_error(fftk_in_process(capsys, "data", "fetch", "mnist",
+                                   "--url", (shared_data / "mnist").as_uri(),
+                                   "--sha256-file", bad_sums, "--cache-dir", tmp_path / "c"),
+                   "t10k-labels-idx1-ubyte.gz: wrong checksum", "0" * 64)
     assert "t10k-labels-idx1-ubyte.gz" not in [p.name for p in files_under(tmp_path / "c")]
     assert not any(p.name.endswith(".tmp") for p in files_under(tmp_path / "c"))
 
@@ -96,8 +94,8 @@ def test_checksum_list_matching(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_fetch_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code, _, err = run_fftk(capsys, "data", "fetch", "imagenet", "--cache-dir", str(tmp_path))
-    assert code == 2 and "unknown dataset 'imagenet'" in error_line(err)
+    one_line_error(fftk_in_process(capsys, "data", "fetch", "imagenet", "--cache-dir", tmp_path),
+                   "unknown dataset 'imagenet'")
     with pytest.raises(FFTKError, match=r"cifar-10-python.tar.gz: download failed"):
         fetch("cifar10", url=(tmp_path / "nowhere").as_uri(), cache_dir=tmp_path)
     assert files_under(tmp_path) == []

@@ -3,13 +3,12 @@ partial bundle; --force; interruption; bit-for-bit reproducibility; the Edge TPU
 
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 from export_helpers import write_checkpoint, write_tree
+from fftk_cli import fftk_in_process, one_line_error
 
-from fftoolkit.cli import main
 from fftoolkit.errors import FFTKError
 from fftoolkit.export import ExportOptions, export_bundle
 from fftoolkit.export.bundle import _edgetpu
@@ -29,24 +28,14 @@ def files(tmp_path_factory):
             "three": write_tree(root / "three", 32, 32, 3, 3)}
 
 
-def fftk(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["fftk", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def no_leftovers(parent: Path, name: str) -> bool:
     return not (parent / name).exists() and not list(parent.glob(f".{name}.*"))
 
 
-def test_help_shows_an_example(monkeypatch, capsys):
-    code, out, _ = fftk(monkeypatch, capsys, "export", "--help")
-    assert code == 0 and "fftk export runs/tiny/last.pt --target all --quantize int8" in out
+def test_help_shows_an_example(capsys):
+    result = fftk_in_process(capsys, "export", "--help")
+    assert result.returncode == 0
+    assert "fftk export runs/tiny/last.pt --target all --quantize int8" in result.stdout
 
 
 @pytest.mark.parametrize("case, extra, message", [
@@ -60,32 +49,27 @@ def test_help_shows_an_example(monkeypatch, capsys):
     ("ckpt", ["--quantize", "int8", "--calib-dataset", "three"], "3 classes but the model has 10"),
     ("ckpt", ["--quantize", "int8", "--calib-dataset", "nowhere"], "no such file or folder"),
 ])
-def test_bad_input_is_one_line_exit_2_and_no_bundle(files, monkeypatch, capsys, case, extra,
-                                                    message):
+def test_bad_input_is_one_line_exit_2_and_no_bundle(files, capsys, case, extra, message):
     ckpt = files.get(case, files["root"] / "missing.pt")
     extra = [str(files.get(a, files["root"] / a)) if a in ("grey", "three", "nowhere") else a
              for a in extra]
     out_dir = files["root"] / f"bundle-{case}-{len(extra)}"
-    code, _, err = fftk(monkeypatch, capsys, "export", str(ckpt), "--out", str(out_dir),
-                        "--quiet", *extra)
-    assert code == 2
-    lines = err.strip().splitlines()  # (a dataset decoding bar may come before it)
-    assert lines[-1].startswith("error: ") and message in lines[-1]
-    assert "Traceback" not in err and sum(line.startswith("error") for line in lines) == 1
+    one_line_error(fftk_in_process(capsys, "export", ckpt, "--out", out_dir, "--quiet", *extra),
+                   message)
     assert no_leftovers(out_dir.parent, out_dir.name)
 
 
-def test_existing_output_is_refused_unless_forced(files, monkeypatch, capsys):
+def test_existing_output_is_refused_unless_forced(files, capsys):
     out_dir = files["root"] / "existing"
     out_dir.mkdir()
     (out_dir / "keep.txt").write_text("mine")
     args = ["export", str(files["ckpt"]), "--target", "onnx", "--out", str(out_dir), "--quiet",
             "--calib-dataset", str(files["tree"])]
-    code, _, err = fftk(monkeypatch, capsys, *args)
-    assert code == 2 and "already exists (pass --force" in err
+    one_line_error(fftk_in_process(capsys, *args), "already exists (pass --force")
     assert (out_dir / "keep.txt").read_text() == "mine"
-    code, out, _ = fftk(monkeypatch, capsys, *args, "--force")
-    assert code == 0 and "onnx-fp32" in out and "error % on 30 held-back images" in out
+    result = fftk_in_process(capsys, *args, "--force")
+    assert result.returncode == 0, result.stderr
+    assert "onnx-fp32" in result.stdout and "error % on 30 held-back images" in result.stdout
     assert not (out_dir / "keep.txt").exists() and (out_dir / "model.onnx").is_file()
     assert load_manifest(out_dir).artifacts.keys() == {"onnx-fp32"}
 

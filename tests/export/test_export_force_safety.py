@@ -4,25 +4,17 @@ lies inside the checkpoint or the calibration data is one line, exit 2, everythi
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fftk_cli import fftk, one_line_error
 
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under `root` (links not followed) and its sha256."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
-
-
-def fftk(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fftoolkit.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 @pytest.fixture
@@ -50,10 +42,7 @@ def test_out_overlapping_an_input_is_refused(run: Path, tmp_path: Path, out: str
     result = fftk("export", run / "last.pt", "--out", tmp_path / out, "--quiet",
                   "--target", "onnx", "--quantize", "int8", "--calib-samples", "4",
                   "--eval-samples", "0", "--calib-dataset", tmp_path / "top" / "calib", *extra)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]
-    assert sum(ln.startswith("error") for ln in result.stderr.splitlines()) == 1
-    assert line.startswith(f"error: --out {tmp_path / out}: ") and problem in line, line
+    line = one_line_error(result, problem)
+    assert line.startswith(f"error: --out {tmp_path / out}: "), line
     assert snapshot(tmp_path) == before  # nothing deleted, nothing written
     assert sorted(p.name for p in run.iterdir()) == ["last.pt", "metrics.jsonl"]

@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ENV, fftk, one_line_error
+from fftk_cli import cli_env, fftk, one_line_error
 from fftk_sshd import Server, free_port
 
 
+# `fftk deploy` logs its steps ([1/5] connecting ...) on stderr: an error found on the board is
+# the last line (one_line_error(..., last_line=True)); one found before connecting is the only one.
 def deploy(server: Server, deploy_dir: Path, *args: object, identity: Path | None = None,
            known_hosts: Path | None = None, accept_new: bool = True,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -71,7 +73,7 @@ def test_deploy_benchmarks_on_the_board_and_fetches_the_logs(deployed, sshd):
     # the board really runs the wheel in its own venv, and got its systemd units
     where = subprocess.run([str(board / ".venv/bin/python"), "-c",
                             "import fftoolkit; print(fftoolkit.__file__)"],
-                           capture_output=True, text=True, env=ENV, cwd=board).stdout
+                           capture_output=True, text=True, env=cli_env(), cwd=board).stdout
     assert where.startswith(str(board / ".venv")), where
     unit = (board / "systemd" / "fftk-bench.service").read_text()
     assert f'ExecStart="{board}/.venv/bin/python" "{board}/fftk_board.py" bench' in unit
@@ -86,7 +88,7 @@ def test_install_sh_is_idempotent(deployed):
     board = deployed[0]
     again = subprocess.run(["sh", "install.sh", "--python", sys.executable,
                             f"--site-packages-of={sys.executable}"], cwd=board,
-                           capture_output=True, text=True, env=ENV)
+                           capture_output=True, text=True, env=cli_env())
     assert again.returncode == 0, again.stderr
     assert "already installed" in again.stdout and "installing" not in again.stdout
 
@@ -102,7 +104,7 @@ def test_run_mode_classifies_on_the_board_over_scp(deployed, sshd, rpi4_dir, val
     board = deployed[0]
     result = deploy(sshd, rpi4_dir, "--remote-dir", board, "--results", tmp_path / "results",
                     "--run", "run", "--skip-install", "--input", val_images,
-                    env={**ENV, "PATH": str(tools)})
+                    env=cli_env(PATH=str(tools)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "80 image(s), tflite-int8 on litert" in result.stdout
     (fetched,) = (tmp_path / "results").iterdir()
@@ -118,7 +120,8 @@ def test_board_missing_a_runtime_package(deployed, sshd, rpi4_dir, tmp_path):
     shutil.copytree(deployed[0], broken, symlinks=True)
     (reuse,) = broken.glob(".venv/lib/python*/site-packages/fftk-reuse.pth")
     reuse.unlink()
-    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", broken, "--skip-install"))
+    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", broken, "--skip-install"),
+                          last_line=True)
     assert "lacks the runtime package(s) numpy" in line and "onnxruntime" in line
     assert "without --skip-install" in line
 
@@ -126,14 +129,15 @@ def test_board_missing_a_runtime_package(deployed, sshd, rpi4_dir, tmp_path):
 def test_unreachable_board(sshd, rpi4_dir, tmp_path):
     closed = Server(sshd.proc, free_port(), sshd.user, sshd.key, sshd.other_key,
                     sshd.known_hosts, sshd.log)
-    line = one_line_error(deploy(closed, rpi4_dir, "--remote-dir", tmp_path / "b"))
+    line = one_line_error(deploy(closed, rpi4_dir, "--remote-dir", tmp_path / "b"),
+                          last_line=True)
     assert "cannot reach the board" in line and "Connection refused" in line
     assert "--port" in line
 
 
 def test_rejected_key(sshd, rpi4_dir, tmp_path):
     line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", tmp_path / "b",
-                                 identity=sshd.other_key))
+                                 identity=sshd.other_key), last_line=True)
     assert "authentication failed" in line and "ssh-copy-id" in line
     assert not (tmp_path / "b").exists()
 
@@ -142,7 +146,7 @@ def test_unknown_host_key_is_refused_without_accept_new(sshd, rpi4_dir, tmp_path
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", tmp_path / "b",
-                                 known_hosts=empty, accept_new=False))
+                                 known_hosts=empty, accept_new=False), last_line=True)
     assert "host key unknown or changed" in line and "--accept-new-host-key" in line
     assert empty.read_text() == ""
 
@@ -151,13 +155,13 @@ def test_board_without_python(sshd, rpi4_dir, tmp_path):
     result = fftk("deploy", rpi4_dir, sshd.destination, "--port", sshd.port, "--identity",
                   sshd.key, "--known-hosts", sshd.known_hosts, "--accept-new-host-key",
                   "--remote-dir", tmp_path / "b", "--remote-python", "/nonexistent/bin/python3")
-    line = one_line_error(result)
+    line = one_line_error(result, last_line=True)
     assert "no Python at '/nonexistent/bin/python3'" in line and "--remote-python" in line
 
 
 def test_board_without_the_runtime(sshd, rpi4_dir, tmp_path):
     line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", tmp_path / "b",
-                                 "--skip-install"))
+                                 "--skip-install"), last_line=True)
     assert "no fftk runtime on the board" in line and "without --skip-install" in line
     assert (tmp_path / "b" / "install.sh").is_file()  # the copy happened; nothing installed
 
@@ -171,7 +175,7 @@ def test_deploy_will_not_overwrite_a_folder_it_did_not_make(sshd, rpi4_dir, tmp_
     home = tmp_path / "home"
     home.mkdir()
     (home / "thesis.tex").write_text("precious")
-    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", home))
+    line = one_line_error(deploy(sshd, rpi4_dir, "--remote-dir", home), last_line=True)
     assert "holds other files" in line and "--remote-dir" in line
     assert [p.name for p in home.iterdir()] == ["thesis.tex"]
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fftk, one_line_error
+from fftk_cli import fftk, one_line_error
 
 
 def snapshot(root: Path) -> dict[str, str]:

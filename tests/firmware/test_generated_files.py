@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ENV, fftk, one_line_error
+from fftk_cli import cli_env, fftk, one_line_error
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.firmware.systemd import exec_word, fill_unit, unit_text
@@ -122,7 +122,7 @@ def test_board_writes_units_for_any_folder_path(rpi4_dir: Path, tmp_path: Path,
     board = tmp_path / name / "deploy"
     shutil.copytree(rpi4_dir, board)
     done = subprocess.run([sys.executable, "fftk_board.py", "units"], cwd=board,
-                          capture_output=True, text=True, env=ENV)
+                          capture_output=True, text=True, env=cli_env())
     assert done.returncode == 0, done.stderr
     here = board.resolve()
     for unit in ("fftk-bench.service", "fftk-bench.timer"):
@@ -139,7 +139,7 @@ def test_board_refuses_a_folder_path_systemd_cannot_take(rpi4_dir: Path, tmp_pat
     board = tmp_path / "new\nline" / "deploy"
     shutil.copytree(rpi4_dir, board)
     done = subprocess.run([sys.executable, "fftk_board.py", "units"], cwd=board,
-                          capture_output=True, text=True, env=ENV)
+                          capture_output=True, text=True, env=cli_env())
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "systemd unit" in done.stderr and not (board / "systemd").exists()
 

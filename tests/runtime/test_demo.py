@@ -45,7 +45,7 @@ def test_missing_checkpoint_message(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_demo_exports_and_prints_the_table(tiny_bundle: Path, tmp_path: Path) -> None:
     """The whole main job from the fixture's checkpoint (one extra export, ~1 min)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "fftoolkit.demo", "--checkpoint",
+        [sys.executable, "-m", "fftoolkit.cli", "demo", "--checkpoint",
          str(tiny_bundle.parent / "last.pt"), "--out", str(tmp_path / "demo"), "--runs", "5"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from runtime_helpers import fftk
+from fftk_cli import fftk, one_line_error
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.images import Inputs
@@ -30,15 +30,6 @@ def _edit(bundle: Path, change) -> dict:
     change(manifest)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     return manifest
-
-
-def _one_line_error(proc, *needles: str) -> str:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _image(tmp_path: Path) -> Path:
@@ -58,10 +49,10 @@ def test_listed_file_outside_the_bundle_is_refused(bundle_copy: Path, tmp_path: 
     _edit(bundle_copy, point)
     proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "onnxruntime",
                 "--precision", "fp32")
-    _one_line_error(proc, "artifacts.onnx-fp32.fused.file", "not a safe name")
+    one_line_error(proc, "artifacts.onnx-fp32.fused.file", "not a safe name")
     out = tmp_path / "deploy"
     proc = fftk("firmware", bundle_copy, "--board", "rpi4", "--out", out)
-    _one_line_error(proc, "not a safe name")
+    one_line_error(proc, "not a safe name")
     assert not out.exists()
 
 
@@ -78,7 +69,7 @@ def test_hostile_model_name_is_refused_everywhere(bundle_copy: Path, tmp_path: P
                  ["bench", bundle_copy, "--formats", "onnx-fp32", "--runs", "5",
                   "--no-probe", "--log-dir", logs, "--limit", "8"],
                  ["firmware", bundle_copy, "--board", "rpi5", "--out", tmp_path / "d"]):
-        _one_line_error(fftk(*args), "model_name", "not a safe name")
+        one_line_error(fftk(*args), "model_name", "not a safe name")
     assert not logs.exists() and not (tmp_path / "d").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "one.npy"]
 
@@ -88,9 +79,9 @@ def test_a_symlink_anywhere_in_the_bundle_is_refused(bundle_copy: Path, tmp_path
     secret.write_text("do not ship me")
     (bundle_copy / "notes.txt").symlink_to(secret)
     proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "onnxruntime")
-    _one_line_error(proc, "notes.txt", "symlink")
+    one_line_error(proc, "notes.txt", "symlink")
     proc = fftk("firmware", bundle_copy, "--board", "rpi4", "--out", tmp_path / "d")
-    _one_line_error(proc, "notes.txt", "symlink")
+    one_line_error(proc, "notes.txt", "symlink")
     assert not (tmp_path / "d").exists()
 
 
@@ -101,7 +92,7 @@ def test_a_listed_file_that_is_a_symlink_is_refused(bundle_copy: Path, tmp_path:
     (bundle_copy / "model.onnx").symlink_to(real)
     proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "onnxruntime",
                 "--precision", "fp32")
-    _one_line_error(proc, "symlink")
+    one_line_error(proc, "symlink")
 
 
 def test_onnx_external_data_is_refused(bundle_copy: Path, tmp_path: Path) -> None:
@@ -123,7 +114,7 @@ def test_onnx_external_data_is_refused(bundle_copy: Path, tmp_path: Path) -> Non
     (tmp_path / "weights.bin").write_bytes(b"\0" * 64)
     proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "onnxruntime",
                 "--precision", "fp32", cwd=tmp_path)
-    _one_line_error(proc, "model.onnx", "external data")
+    one_line_error(proc, "model.onnx", "external data")
 
 
 def test_old_bundle_format_says_re_export(bundle_copy: Path, tmp_path: Path) -> None:
@@ -132,7 +123,7 @@ def test_old_bundle_format_says_re_export(bundle_copy: Path, tmp_path: Path) -> 
 
     _edit(bundle_copy, old)
     proc = fftk("run", bundle_copy, _image(tmp_path))
-    _one_line_error(proc, "format 1", "re-export")
+    one_line_error(proc, "format 1", "re-export")
 
 
 def test_expect_sha256_pins_the_bundle(bundle_copy: Path, tmp_path: Path) -> None:
@@ -140,12 +131,12 @@ def test_expect_sha256_pins_the_bundle(bundle_copy: Path, tmp_path: Path) -> Non
     digest = hashlib.sha256((bundle_copy / "manifest.json").read_bytes()).hexdigest()
     ok = fftk("run", bundle_copy, image, "--backend", "onnxruntime", "--expect-sha256", digest)
     assert ok.returncode == 0, ok.stderr
-    _one_line_error(fftk("run", bundle_copy, image, "--expect-sha256", "0" * 64),
+    one_line_error(fftk("run", bundle_copy, image, "--expect-sha256", "0" * 64),
                     "not the expected")
-    _one_line_error(fftk("firmware", bundle_copy, "--board", "rpi4", "--out", tmp_path / "d",
+    one_line_error(fftk("firmware", bundle_copy, "--board", "rpi4", "--out", tmp_path / "d",
                          "--expect-sha256", "0" * 64), "not the expected")
-    _one_line_error(fftk("bench", bundle_copy, "--expect-sha256", "abc"), "--expect-sha256")
-    _one_line_error(fftk("deploy", tmp_path / "nothing", "pi@127.0.0.1",
+    one_line_error(fftk("bench", bundle_copy, "--expect-sha256", "abc"), "--expect-sha256")
+    one_line_error(fftk("deploy", tmp_path / "nothing", "pi@127.0.0.1",
                          "--expect-sha256", digest), "nothing")
 
 
@@ -163,7 +154,7 @@ def test_overlay_patterns_are_verified(fourier_bundle: Path, tmp_path: Path) -> 
     np.save(image, np.zeros((16, 16, 3), np.uint8))
     proc = fftk("run", bundle, image, "--backend", "onnxruntime", "--precision", "fp32",
                 "--per-block", "--inference", "multi-pass")
-    _one_line_error(proc, "overlay.npy", "sha256 does not match")
+    one_line_error(proc, "overlay.npy", "sha256 does not match")
 
 
 # --- the manifest mutator: one field at a time, every wrong type ------------------------------
@@ -234,5 +225,5 @@ def test_unusable_log_dir_fails_before_benchmarking(tiny_bundle: Path, tmp_path:
     (tmp_path / "file").write_text("in the way")
     proc = fftk("bench", tiny_bundle, tiny_bundle.parent / "tree" / "val", "--formats",
                 "onnx-fp32", "--runs", "5", "--no-probe", "--log-dir", tmp_path / "file" / "x")
-    _one_line_error(proc, "cannot create the log folder", "--log-dir")
+    one_line_error(proc, "cannot create the log folder", "--log-dir")
     assert "benchmarking" not in proc.stdout

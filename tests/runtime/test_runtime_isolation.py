@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import blocked_env, fftk
+from fftk_cli import blocked_env, fftk, one_line_error
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime import backends
@@ -79,10 +79,10 @@ def test_run_and_bench_work_where_torch_cannot_be_imported(tiny_bundle: Path, np
     assert "| tflite-int8 | litert" in proc.stdout and "| onnx-int8" in proc.stdout
     # The reference needs torch: a clear error naming it, not a traceback.
     proc = fftk("run", str(tiny_bundle), str(npz), "--backend", "torch", env=env)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: backend 'torch' needs PyTorch")
+    assert one_line_error(proc).startswith("error: backend 'torch' needs PyTorch")
     # Image files need Pillow, and the message says so.
     proc = fftk("run", str(tiny_bundle), str(tiny_bundle.parent / "tree" / "val"), env=env)
-    assert proc.returncode == 2 and "needs Pillow" in proc.stderr
+    one_line_error(proc, "needs Pillow")
 
 
 @pytest.mark.parametrize("backend,package", [("litert", "ai_edge_litert"),
@@ -92,17 +92,14 @@ def test_missing_backend_package_says_what_to_install(tiny_bundle: Path, npz: Pa
                                                       package: str) -> None:
     proc = fftk("run", str(tiny_bundle), str(npz), "--backend", backend,
                 env=blocked_env(tmp_path, [package]))
-    assert proc.returncode == 2
-    line = proc.stderr.strip()
-    assert "\n" not in line and f"backend '{backend}' needs the {package} package" in line
-    assert "pip install 'fftoolkit[device]'" in line
+    one_line_error(proc, f"backend '{backend}' needs the {package} package",
+                   "pip install 'fftoolkit[device]'")
 
 
 def test_edgetpu_absent_is_one_line_exit_2(tiny_bundle: Path, npz: Path) -> None:
     proc = fftk("run", str(tiny_bundle), str(npz), "--backend", "edgetpu")
-    assert proc.returncode == 2, proc.stdout
-    assert proc.stderr.count("\n") == 1 and "libedgetpu.so.1" in proc.stderr
-    assert proc.stderr.startswith("error: Edge TPU runtime") and "libedgetpu1-std" in proc.stderr
+    line = one_line_error(proc, "libedgetpu.so.1", "libedgetpu1-std")
+    assert line.startswith("error: Edge TPU runtime")
 
 
 def test_edgetpu_asks_the_delegate_api_for_libedgetpu(tiny_bundle: Path,

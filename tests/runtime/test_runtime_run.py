@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import fftk
+from fftk_cli import fftk, one_line_error
 
 import fftoolkit.reference  # noqa: F401  (registers the torch-fp32 graph opener)
 from fftoolkit.runtime.images import load_inputs
@@ -115,20 +115,12 @@ def test_cli_run_npz_works_per_block_and_multi_pass(tiny_bundle: Path, val_x: tu
     assert proc.stdout.startswith("80 image(s), tflite-int8") and "error" in proc.stdout
 
 
-def _one_line_error(proc, *needles: str) -> None:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_wrong_channel_count_is_an_error(tiny_bundle: Path, tmp_path: Path) -> None:
     from PIL import Image
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "gray.png")
     proc = fftk("run", str(tiny_bundle), str(tmp_path / "gray.png"))
-    _one_line_error(proc, "gray.png", "1 channels", "32x32 images with 3 channel")
+    one_line_error(proc, "gray.png", "1 channels", "32x32 images with 3 channel")
 
 
 def test_sha256_mismatch_is_an_error(bundle_copy: Path, tmp_path: Path) -> None:
@@ -136,7 +128,7 @@ def test_sha256_mismatch_is_an_error(bundle_copy: Path, tmp_path: Path) -> None:
         f.write(b"\0")
     np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
     proc = fftk("run", str(bundle_copy), str(tmp_path / "one.npy"), "--backend", "litert")
-    _one_line_error(proc, "model.int8.tflite", "sha256 does not match")
+    one_line_error(proc, "model.int8.tflite", "sha256 does not match")
 
 
 @pytest.mark.parametrize("fmt,file,backend,says", [
@@ -155,7 +147,7 @@ def test_truncated_model_is_an_error(bundle_copy: Path, tmp_path: Path, fmt: str
     np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
     proc = fftk("run", str(bundle_copy), str(tmp_path / "one.npy"), "--backend", backend,
                 "--precision", fmt.split("-")[1])
-    _one_line_error(proc, file, says)
+    one_line_error(proc, file, says)
 
 
 def test_manifest_missing_key_is_an_error(bundle_copy: Path, tmp_path: Path) -> None:
@@ -163,23 +155,23 @@ def test_manifest_missing_key_is_an_error(bundle_copy: Path, tmp_path: Path) -> 
     del manifest["classes"]
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     proc = fftk("run", str(bundle_copy), str(tmp_path))
-    _one_line_error(proc, "manifest.json", "'classes'")
+    one_line_error(proc, "manifest.json", "'classes'")
 
 
 def test_missing_bundle_and_artifact_errors(tiny_bundle: Path, tmp_path: Path) -> None:
-    _one_line_error(fftk("run", str(tmp_path), str(tmp_path)), "no manifest")
+    one_line_error(fftk("run", str(tmp_path), str(tmp_path)), "no manifest")
     np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
     only_onnx = Path(shutil.copytree(tiny_bundle, tmp_path / "b"))
     manifest = json.loads((only_onnx / "manifest.json").read_text())
     manifest["artifacts"] = {"onnx-fp32": manifest["artifacts"]["onnx-fp32"]}
     (only_onnx / "manifest.json").write_text(json.dumps(manifest))
     proc = fftk("run", str(only_onnx), str(tmp_path / "one.npy"), "--backend", "litert")
-    _one_line_error(proc, "no 'tflite-int8' model", "it has: onnx-fp32")
+    one_line_error(proc, "no 'tflite-int8' model", "it has: onnx-fp32")
 
 
 def test_unknown_backend_is_a_usage_error(tiny_bundle: Path, tmp_path: Path) -> None:
     proc = fftk("run", str(tiny_bundle), str(tmp_path), "--backend", "tensorrt")
-    assert proc.returncode == 2 and "tensorrt" in proc.stderr and "Traceback" not in proc.stderr
+    one_line_error(proc, "tensorrt")
 
 
 def test_help_has_examples() -> None:

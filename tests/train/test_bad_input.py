@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fftk_cli import fftk, one_line_error
 from PIL import Image
 
 from fftoolkit.errors import FFTKError
@@ -24,24 +23,6 @@ from fftoolkit.models import Checkpoint, create_model, load_checkpoint, load_spe
 from fftoolkit.train import TrainConfig, train
 
 MODEL = "ff_tiny_mnist"  # 1x28x28, 10 classes
-
-
-def fftk(*args: str) -> subprocess.CompletedProcess:
-    """The real CLI; output decoded by hand so progress bars' carriage returns stay put."""
-    proc = subprocess.run([sys.executable, "-m", "fftoolkit.cli", *args], capture_output=True,
-                          timeout=180, env=os.environ.copy())
-    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(),
-                                       proc.stderr.decode())
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.split("\n") if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    message = lines[0].split("\r")[-1]
-    assert message.startswith("error: "), proc.stderr
-    return message
 
 
 @pytest.fixture(scope="module")

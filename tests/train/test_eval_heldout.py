@@ -2,11 +2,10 @@
 tree holding only `test/<class>/NNNN.jpg`: that exact call must work."""
 
 import json
-import subprocess
-import sys
 import tarfile
 
 import torch
+from fftk_cli import fftk, one_line_error
 
 from fftoolkit.models import Checkpoint, create_model, save_checkpoint
 
@@ -28,14 +27,10 @@ def test_eval_on_a_test_only_jpeg_tree(shared_data, tmp_path):
                                      classes=classes,
                                      normalization={"mean": [0.5] * 3, "std": [0.25] * 3},
                                      metrics=[]))
-    out = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(ckpt), "--dataset",
-                          str(root), "--split", "test", "--inference", "both", "--json"],
-                         capture_output=True, text=True)
+    out = fftk("eval", ckpt, "--dataset", root, "--split", "test", "--inference", "both", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert set(result) == {"one_pass_error", "multi_pass_error", "n", "seconds"}
     assert result["n"] == 20 and 0 <= result["one_pass_error"] <= 100
     # the same tree has no training split: asking for val says so in one line
-    out = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(ckpt), "--dataset",
-                          str(root), "--split", "val"], capture_output=True, text=True)
-    assert out.returncode == 2 and "no train split" in out.stderr
+    one_line_error(fftk("eval", ckpt, "--dataset", root, "--split", "val"), "no train split")

@@ -1,12 +1,11 @@
 """Short real trainings on MNIST: learning happens, resume is exact, bad input is refused."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from fftk_cli import fftk, one_line_error
 
 from fftoolkit.data import load_dataset
 from fftoolkit.ff.predict import predict_both
@@ -76,10 +75,8 @@ def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_p
     out = tmp_path / "run"
     train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(out), epochs=1, limit=64,
                       batch_size=32, threads=1, val_split=20), progress=False)
-    again = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
-                            "--dataset", mnist, "--out", str(out), "--epochs", "1"],
-                           capture_output=True, text=True)
-    assert again.returncode == 2 and "--resume" in again.stderr
+    one_line_error(fftk("train", "ff_tiny_mnist", "--dataset", mnist, "--out", out,
+                        "--epochs", "1"), "--resume")
     # a 28x28x1 model cannot evaluate 32x32x3 images
     tree = tmp_path / "rgb" / "val"
     for c in ("a", "b"):
@@ -87,15 +84,11 @@ def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_p
         from PIL import Image
 
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tree / c / "0.png")
-    bad = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(out / "last.pt"),
-                          "--dataset", str(tmp_path / "rgb"), "--split", "val"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "expects (28, 28, 1)" in bad.stderr
+    one_line_error(fftk("eval", out / "last.pt", "--dataset", tmp_path / "rgb", "--split", "val"),
+                   "expects (28, 28, 1)")
     damaged = tmp_path / "damaged.pt"
     damaged.write_bytes((out / "last.pt").read_bytes()[:1000])
-    bad = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "eval", str(damaged),
-                          "--dataset", mnist], capture_output=True, text=True)
-    assert bad.returncode == 2 and "damaged.pt" in bad.stderr and "Traceback" not in bad.stderr
+    one_line_error(fftk("eval", damaged, "--dataset", mnist), "damaged.pt")
 
 
 def test_checkpoint_of_another_model_is_refused(mnist, tmp_path):
@@ -117,13 +110,8 @@ def test_a_run_directory_has_one_writer(mnist, tmp_path):
 
     out = tmp_path / "run"
     with run_lock(out):  # as if another `fftk train` were writing it
-        busy = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
-                               "--dataset", mnist, "--out", str(out), "--epochs", "1"],
-                              capture_output=True, text=True)
-    assert busy.returncode == 2 and "another `fftk train`" in busy.stderr
-    assert "Traceback" not in busy.stderr
-    nothing = subprocess.run([sys.executable, "-m", "fftoolkit.cli", "train", "ff_tiny_mnist",
-                              "--dataset", mnist, "--out", str(tmp_path / "new"), "--resume"],
-                             capture_output=True, text=True)
-    assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+        busy = fftk("train", "ff_tiny_mnist", "--dataset", mnist, "--out", out, "--epochs", "1")
+    one_line_error(busy, "another `fftk train`")
+    one_line_error(fftk("train", "ff_tiny_mnist", "--dataset", mnist, "--out", tmp_path / "new",
+                        "--resume"), "nothing to resume")
     assert not (tmp_path / "new").exists()  # a failed start leaves no run directory behind
