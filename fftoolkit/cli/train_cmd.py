@@ -112,7 +112,8 @@ Examples:
               default="both", show_default=True)
 @click.option("--val-split", type=ValSplitType(),
               help="Validation images per class (int) or fraction (float).")
-@click.option("--limit", type=POSITIVE, help="Evaluate the first N images only.")
+@click.option("--limit", type=POSITIVE,
+              help="Evaluate N images drawn at random (seeded: the same N as fftk run --limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(checkpoint: str, dataset: str, split: str, inference: str,
              val_split: float | int | None, limit: int | None, as_json: bool) -> None:

@@ -1,6 +1,7 @@
 """Images the exporter needs: calibration images (training split) and held-back images (val).
 
-Both are seeded random subsets with sorted indices, so an export is reproducible bit for bit.
+Both are seeded random subsets with sorted indices (`fftoolkit.sampling.seeded_subset`, the
+one every --limit uses), so an export is reproducible bit for bit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from fftoolkit.data.dataset import check_dataset_fits
 from fftoolkit.models.checkpoint import Checkpoint
 from fftoolkit.models.spec import ModelSpec
+from fftoolkit.sampling import seeded_subset
 
 
 @dataclass
@@ -44,13 +46,6 @@ def normalise(images: np.ndarray, normalization: dict[str, list[float]]) -> np.n
     return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
 
 
-def subset(n_total: int, n: int, seed: int) -> np.ndarray:
-    """n seeded random indices out of n_total, sorted (all of them if n >= n_total)."""
-    if n >= n_total:
-        return np.arange(n_total)
-    return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
-
-
 def load_images(dataset: str, split: str, n: int, state: Checkpoint, spec: ModelSpec,
                 seed: int = 0) -> Images:
     """`n` images of `split`, checked against the model's input shape and class count."""
@@ -58,6 +53,6 @@ def load_images(dataset: str, split: str, n: int, state: Checkpoint, spec: Model
 
     ds = load_dataset(dataset, split, val_split=_val_split(state, dataset))
     check_dataset_fits(spec.input, spec.num_classes, ds.classes, ds.images, dataset)
-    idx = subset(len(ds), n, seed)
+    idx = seeded_subset(len(ds), n, seed)
     return Images(np.ascontiguousarray(ds.images[idx]), np.asarray(ds.labels[idx]), dataset,
                   split)

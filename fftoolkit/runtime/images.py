@@ -20,6 +20,7 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.limits import GiB, Limit, image_pixel_limit
+from fftoolkit.sampling import seeded_subset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif",
                   ".tiff")
@@ -49,11 +50,12 @@ class Inputs:
         return bool(len(self.labels)) and bool((self.labels >= 0).all())
 
     def subset(self, limit: int | None, seed: int = 0) -> Inputs:
-        """`limit` images drawn at random (seeded, in their original order), so a limited run
-        of a class-sorted dataset still sees every class; all of them if None."""
+        """`limit` images drawn at random (seeded, in their original order: `seeded_subset`,
+        as for train/eval --limit), so a limited run of a class-sorted dataset still sees
+        every class; all of them if None."""
         if limit is None or limit >= len(self):
             return self
-        keep = np.sort(np.random.default_rng(seed).choice(len(self), limit, replace=False))
+        keep = seeded_subset(len(self), limit, seed)
         paths = [self.paths[i] for i in keep] if self.paths is not None else None
         return Inputs([self.images[i] for i in keep], [self.names[i] for i in keep],
                       self.labels[keep], self.classes, paths)

@@ -14,6 +14,7 @@ from fftoolkit.data.dataset import check_dataset_fits
 from fftoolkit.errors import FFTKError
 from fftoolkit.ff.predict import predict_both
 from fftoolkit.models import build_network_from_state, load_checkpoint
+from fftoolkit.sampling import seeded_subset
 
 MODES = ("one-pass", "multi-pass")
 
@@ -49,7 +50,10 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, split: str = "val"
     check_dataset_fits(net.spec.input, net.spec.num_classes, ds.classes, ds.images, dataset)
     if len(ds) == 0:
         raise FFTKError(f"{dataset}: the {split} split is empty (nothing to evaluate)")
-    images, labels = ds.images[:limit], ds.labels[:limit]
+    # the same seeded subset as `fftk run --limit` (splits are sorted by class: a prefix
+    # would be the first classes only)
+    keep = seeded_subset(len(ds), limit)
+    images, labels = ds.images[keep], ds.labels[keep]
     norm = ckpt.normalization
     t0 = time.perf_counter()
     one, multi = predict_both(net, images, norm["mean"], norm["std"])

@@ -23,12 +23,14 @@ from tqdm import tqdm
 from fftoolkit.atomic import atomic_path
 from fftoolkit.data.dataset import Dataset, check_dataset_fits
 from fftoolkit.errors import FFTKError
-from fftoolkit.ff import chunk_schedule, make_objective
+from fftoolkit.ff import chunk_schedule
+from fftoolkit.ff.family import family_of
 from fftoolkit.ff.objectives import head_loss
 from fftoolkit.ff.predict import to_float
 from fftoolkit.models import build_network_from_state, create_model, load_spec
 from fftoolkit.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from fftoolkit.models.spec import ROUTINES, ModelSpec, spec_from_dict
+from fftoolkit.sampling import seeded_subset
 from fftoolkit.train.augment import random_crop_flip
 from fftoolkit.train.evaluate import error_rates
 from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
@@ -52,7 +54,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     val_split: float | int | None = None
-    limit: int | None = None  # train on the first N images only (smoke tests, quick looks)
+    limit: int | None = None  # train on N images only, a seeded subset (smoke tests, quick looks)
     threads: int | None = None
     resume: bool = False
 
@@ -155,13 +157,13 @@ class Trainer:
     """Holds the network, one optimiser + LR schedule per block, and the head's optimiser."""
 
     def __init__(self, net: nn.Module, cfg: TrainConfig, device: torch.device):
-        # channels-last convs run ~1.4x faster on CPU (oneDNN) for these small blocks
-        self.memory_format = (torch.channels_last if net.spec.algorithm == "improved"
+        family = family_of(net.spec)
+        self.memory_format = (torch.channels_last if family.channels_last
                               else torch.contiguous_format)
         self.net = net.to(device, memory_format=self.memory_format)
         self.cfg = cfg
         self.device = device
-        self.objective = make_objective(net)
+        self.objective = family.objective(net)
         units = net.units
         self.optimizers = [torch.optim.Adam(u.parameters(), lr=cfg.lr) for u in units]
         self.head_optimizer = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
@@ -239,23 +241,10 @@ class Trainer:
 
 
 def _train_error(trainer: Trainer, logits: torch.Tensor, feats: list[torch.Tensor],
-                 x: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
-    """Mistakes of both modes on the training batch just seen (no extra pass for improved FF)."""
+                 labels: torch.Tensor) -> tuple[int, int]:
+    """Mistakes of both modes on the training batch just seen (-1: not measured on train)."""
     one = int((logits.argmax(1) != labels).sum())
-    if trainer.net.spec.algorithm == "improved":
-        from fftoolkit.ff import channel_goodness
-
-        j = trainer.net.spec.num_classes
-        g = channel_goodness(feats[-2], j) + channel_goodness(feats[-1], j)
-        return one, int((g.argmax(1) != labels).sum())
-    return one, -1  # multi-pass on train data costs J forward passes: measured on val only
-
-
-def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
-    """Indices of a seeded random subset (splits are sorted by class: a prefix would not do)."""
-    if limit is None or limit >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
+    return one, trainer.objective.multi_pass_mistakes(feats, labels)
 
 
 def _check_resumable(ckpt: Checkpoint, ckpt_path: Path) -> None:
@@ -418,13 +407,13 @@ def _load_data(cfg: TrainConfig, spec: ModelSpec, saved: Checkpoint | None) -> _
     check_dataset_fits(spec.input, spec.num_classes, train_ds.classes, train_ds.images,
                        cfg.dataset)
     _check_not_empty(cfg, len(train_ds), len(val_ds))
-    keep = _subset(len(train_ds.labels), cfg.limit, cfg.seed)
+    keep = seeded_subset(len(train_ds.labels), cfg.limit, cfg.seed)  # class-sorted: no prefix
     if saved:
         norm = saved.normalization
-    elif spec.algorithm == "improved":  # statistics of the whole training split
+    elif family_of(spec).pixel_statistics:  # statistics of the whole training split
         mean, std = channel_stats(train_ds.images)
         norm = {"mean": mean, "std": std}
-    else:  # original FF: the label overlay lives on the [0, 1] pixel scale
+    else:  # pixels on [0, 1]: the scale the label overlays are drawn on
         norm = {"mean": [0.0] * spec.input[0], "std": [1.0] * spec.input[0]}
     return _Data(images=torch.from_numpy(train_ds.images[keep]),
                  labels=torch.from_numpy(train_ds.labels[keep]).long(), val=val_ds,
@@ -461,7 +450,7 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
         x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
         y = y.to(trainer.device, non_blocking=True)
         losses, logits, feats = trainer.train_step(x, y, generator)
-        e1, e2 = _train_error(trainer, logits, feats, x, y)
+        e1, e2 = _train_error(trainer, logits, feats, y)
         sums += losses
         wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
         seen, batches = seen + len(y), batches + 1
