@@ -18,8 +18,10 @@ How (everything outside the repo, in one temp folder that is removed at the end)
 - every side runs the exact user command
   `python -m fftoolkit.cli export CKPT --target all --quantize int8 --calib-dataset DATA --out DIR`
   with OMP_NUM_THREADS=1 (export has no --threads option; it runs its checks with 1 runtime
-  thread), the same checkpoint copies and the same absolute data paths (the manifest records the
-  calibration dataset as given), and its own fresh decoded-data cache ($FFTK_DATA): a change in
+  thread), the same checkpoint copies and the same absolute data paths (a base before issue 11's
+  manifest change records the calibration dataset as given; since then manifest.json and
+  report.json name it by name + sha256 / relative path, so against such a base those two files
+  differ by design), and its own fresh decoded-data cache ($FFTK_DATA): a change in
   decoding would change the calibration images, so the cache is not shared between base and
   head (the two head runs share one: the second reads what the first decoded).
 - the checkpoints are copied from the base commit's models/weights/ into TMP/inputs/ once and

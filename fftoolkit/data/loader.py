@@ -124,6 +124,34 @@ def _resolve(name_or_path: str | Path, root: Path) -> tuple[Path, NamedDataset |
     return path.resolve(), DATASETS.get(path.name)
 
 
+def dataset_record(name_or_path: str | Path) -> dict[str, str]:
+    """How a bundle records the data it was calibrated/checked on, without the exporting
+    machine's absolute paths: a named dataset by its name ({"name": "cifar10"}); a file (a
+    .tar.gz) by {"name": basename, "sha256": ...}; a folder by {"name": folder name}, plus
+    "path" relative to the current directory when it lies inside it. A path that is not there
+    is recorded by its last component only. Names win over paths, as in `load_dataset`."""
+    key = str(name_or_path)
+    if key in DATASETS:
+        return {"name": DATASETS[key].name}
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return {"name": path.name, "sha256": _sha256(path)}
+    record = {"name": path.resolve().name if path.exists() else path.name}
+    if path.is_dir():
+        here, there = Path.cwd().resolve(), path.resolve()
+        if there.is_relative_to(here):
+            record["path"] = there.relative_to(here).as_posix()
+    return record
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _path_name(path: Path) -> str:
     for suffix in ARCHIVE_SUFFIXES:
         if path.name.lower().endswith(suffix):

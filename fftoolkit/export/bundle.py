@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from fftoolkit import __version__
 from fftoolkit.atomic import atomic_dir, refuse_overlap
+from fftoolkit.data.loader import dataset_record
 from fftoolkit.errors import FFTKError
 from fftoolkit.export.calib import Images, default_dataset, load_images, normalise
 from fftoolkit.export.formats import Planned, plan
@@ -265,10 +266,12 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
     if opts.quantize == "int8":
         calib = load_images(dataset, "train", opts.calib_samples, state, spec, opts.seed)
     held = _held_back(dataset, opts, state, spec, required=opts.calib_dataset is not None)
+    source = dataset_record(dataset)  # by name, sha256 or relative path: never this machine's
     graphs = build_graphs(net, state.normalization)
     notes: list[str] = []
     if held is None:
-        notes.append(f"accuracy not measured: no held-back images from {dataset!r}")
+        notes.append("accuracy not measured: no held-back images from "
+                     f"{source.get('path', source['name'])!r}")
     keys = {p.key for p in planned}
     evaluated = [k for k in keys if not k.startswith("edgetpu")] if held is not None else []
     total = 2 + _planned_steps([p for p in planned if p.fmt.family != "edgetpu"],
@@ -291,11 +294,12 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
                 continue
             artifacts[p.key] = builder.build(p)
         bar.set_description("manifest")
-        manifest = _manifest(state, checkpoint, spec, graphs, artifacts, tmp, opts, calib)
+        manifest = _manifest(state, checkpoint, spec, graphs, artifacts, tmp, opts, calib,
+                             source)
         manifest.write(tmp)
         accuracy = None
         if held is not None:  # the written bundle, opened as a board opens it
-            accuracy = _accuracy(tmp, net, state, manifest, held, bar, opts.threads)
+            accuracy = _accuracy(tmp, net, state, manifest, held, source, bar, opts.threads)
         report = build_report(spec, tmp, artifacts, accuracy, notes)
         (tmp / "report.json").write_text(json.dumps(report, indent=2))
         bar.update(1)
@@ -323,9 +327,10 @@ def _write_reference(checkpoint: Path, tmp: Path, graphs: ExportGraphs) -> None:
 
 
 def _accuracy(tmp: Path, net: torch.nn.Module, state: Checkpoint, manifest: Manifest,
-              held: Images, bar: tqdm, threads: int) -> dict[str, Any]:
+              held: Images, source: dict[str, str], bar: tqdm, threads: int) -> dict[str, Any]:
     """Error and agreement with the source network per artifact, each one run by the runtime
-    from the bundle just written (so the report says what a board will do)."""
+    from the bundle just written (so the report says what a board will do). `source`: the
+    held-back images' dataset as `dataset_record` names it."""
     norm = state.normalization
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     rows = {"torch-fp32": accuracy_row(*ref, held.labels, None)}
@@ -336,7 +341,7 @@ def _accuracy(tmp: Path, net: torch.nn.Module, state: Checkpoint, manifest: Mani
         rows[key] = accuracy_row(*runtime_predictions(tmp, key, held.images, threads),
                                  held.labels, ref)
         bar.update(1)
-    return {"dataset": held.source, "split": held.split, "images": int(len(held.labels)),
+    return {"dataset": source, "split": held.split, "images": int(len(held.labels)),
             "rows": rows}
 
 
@@ -352,7 +357,7 @@ def runtime_predictions(bundle: Path, key: str, images: np.ndarray,
 
 def _manifest(state: Checkpoint, checkpoint: Path, spec: Any, graphs: ExportGraphs,
               artifacts: dict[str, Artifact], tmp: Path, opts: ExportOptions,
-              calib: Images | None) -> Manifest:
+              calib: Images | None, source: dict[str, str]) -> Manifest:
     c, h, w = spec.input
     ref_io = ([TensorInfo("image", [None, c, h, w], "float32")],
               [TensorInfo("logits", [None, spec.num_classes], "float32"),
@@ -361,7 +366,7 @@ def _manifest(state: Checkpoint, checkpoint: Path, spec: Any, graphs: ExportGrap
                              "macs_per_image": macs_per_image(spec)}
     if calib is not None:
         extra["calibration"] = {
-            "dataset": calib.source, "split": calib.split, "images": int(len(calib.labels)),
+            "dataset": source, "split": calib.split, "images": int(len(calib.labels)),
             "seed": opts.seed, "tflite_ranges": opts.tflite_ranges,
             "onnx": {"activation": opts.onnx_quant.activation,
                      "weight": opts.onnx_quant.weight,

@@ -67,8 +67,9 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{key:<18}{kb}{f'{ratio:.2f}x' if ratio else '':>9}")
     acc = report["accuracy"]
     if acc:
-        lines += ["", f"error % on {acc['images']} held-back images ({acc['dataset']}, "
-                  f"{acc['split']}); agreement % with fp32 torch",
+        src = acc["dataset"]  # {"name", and "sha256" or "path"}: data.loader.dataset_record
+        lines += ["", f"error % on {acc['images']} held-back images "
+                  f"({src.get('path', src['name'])}, {acc['split']}); agreement % with fp32 torch",
                   f"{'artifact':<18}{'one-pass':>10}{'multi-pass':>12}{'agree 1p':>10}"
                   f"{'agree mp':>10}"]
         for key, r in acc["rows"].items():
