@@ -2,7 +2,8 @@
 
 Improved FF: the folded (lean) network of `fold.py`; its graphs take the pixel-centred image
 (x = pixel - 128, the manifest's normalisation). Original FF: the layers as trained (each
-normalises its input's length), the fused graph batches the J label overlays itself.
+normalises its input's length, written by `int8_safe_normalize` so an int8 model never divides
+by a quantized zero), the fused graph batches the J label overlays itself.
 """
 
 from __future__ import annotations
@@ -52,6 +53,51 @@ class LeanImproved(nn.Module):
         return logits, channel_goodness(a, self.groups) + channel_goodness(b, self.groups)
 
 
+# sigmoid(-GUARD_GAIN * d) for the divisor d >= eps = 1e-8 of `int8_safe_normalize`: at most
+# sigmoid(-100) ~ 4e-44 in float, far below d; 0.5 where an int8 model has d quantized to zero.
+GUARD_GAIN = 1e10
+
+
+def int8_safe_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """`fftoolkit.models.nets._normalize` (x / (rms(x) + eps), per sample), bit for bit in float,
+    written so that a full-integer model never divides by a quantized zero.
+
+    In an int8 TFLite the divisor rms + eps is an int8 tensor whose scale is set by the largest
+    rms seen in calibration; eps is far below one step, so any input whose rms is under half a
+    step (a ReLU layer's all-zero activity, or a faint one) gives the divisor's zero point and
+    LiteRT's int8 DIV stops ("div.cc data[i] != zero_point"). The divisor here is
+    max(d, sigmoid(-GUARD_GAIN * d)): in float the sigmoid is ~0 < d, so max(d, .) = d exactly;
+    in int8, d quantized to zero gives sigmoid(0) = 0.5 (and a nonzero d, at least one step,
+    saturates the sigmoid to an exact 0), which MAXIMUM requantizes into d's scale: the divisor is
+    at least one step (for rms ranges up to 255, beyond which 0.5 is under half a step), while
+    the numerator, under half a step of rms, is (near) zero. LOGISTIC's int8 output range is
+    fixed and MAXIMUM's is d's, so calibration (which never sees the guard fire) cannot clip the
+    guard away.
+    """
+    flat = x.flatten(1)
+    d = flat.pow(2).mean(dim=1, keepdim=True).sqrt() + eps
+    return (flat / torch.maximum(d, torch.sigmoid(d * -GUARD_GAIN))).view_as(x)
+
+
+def _original_unit(net: nn.Module, i: int, x: torch.Tensor) -> torch.Tensor:
+    """`OriginalFFNet.forward_unit` with `int8_safe_normalize`."""
+    return net.layers[i](int8_safe_normalize(x))
+
+
+def _original_features(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """`OriginalFFNet.forward_features` with `int8_safe_normalize`."""
+    feats = []
+    for i in range(len(net.layers)):
+        x = _original_unit(net, i, x)
+        feats.append(x)
+    return feats
+
+
+def _original_head(net: nn.Module, later: list[torch.Tensor]) -> torch.Tensor:
+    """`OriginalFFNet.head_logits` on the features of layers 2..L, with `int8_safe_normalize`."""
+    return net.head(torch.cat([int8_safe_normalize(f).flatten(1) for f in later], dim=1))
+
+
 class OriginalHead(nn.Module):
     """Original-FF one-pass head on the features of layers 2..L (per-block head file), with the
     length normalisation of `OriginalFFNet.head_logits`."""
@@ -61,7 +107,7 @@ class OriginalHead(nn.Module):
         self.net = net
 
     def forward(self, *feats: torch.Tensor) -> torch.Tensor:
-        return self.net.head_logits([feats[0], *feats])  # head_logits skips layer 1's entry
+        return _original_head(self.net, list(feats))
 
 
 class OriginalUnit(nn.Module):
@@ -73,7 +119,7 @@ class OriginalUnit(nn.Module):
         self.i = i
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_unit(self.i, x)
+        return _original_unit(self.net, self.i, x)
 
 
 class OverlayPredictor(nn.Module):
@@ -109,8 +155,8 @@ class OverlayPredictor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         neutral, every = self._overlays(x)
-        logits = self.net.head_logits(self.net.forward_features(neutral))
-        overlaid = self.net.forward_features(every)[1:]
+        logits = _original_head(self.net, _original_features(self.net, neutral)[1:])
+        overlaid = _original_features(self.net, every)[1:]
         if self.goodness == "from-features":
             return (logits, *overlaid)
         g = sum(goodness(f, self.reduction) for f in overlaid)

@@ -77,6 +77,10 @@ class OnnxRuntimeSession(Session):
                             f"({_first_line(exc)})") from None
         self.runtime, self.version = "onnxruntime", ort.__version__
         self.path = path
+        # a failing run is reported by run() as one FFTKError line; without this, ORT also logs
+        # the same failure on stderr ("[E:onnxruntime:...] Non-zero status code ...")
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4  # fatal only
         ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
         self.input_names = [t.name for t in ins]
         self.output_names = [t.name for t in outs]
@@ -86,7 +90,8 @@ class OnnxRuntimeSession(Session):
     def run(self, arrays: list[np.ndarray], wanted: list[int]) -> list[np.ndarray]:
         names = [self.output_names[i] for i in wanted]
         try:
-            return self.sess.run(names, dict(zip(self.input_names, arrays, strict=True)))
+            return self.sess.run(names, dict(zip(self.input_names, arrays, strict=True)),
+                                 self.run_options)
         except Exception as exc:
             raise FFTKError(f"{self.path}: inference failed ({_first_line(exc)})") from None
 
@@ -128,8 +133,15 @@ class LiteRTSession(Session):
             if array.shape != shape:
                 raise FFTKError(f"{self.path}: input {detail['name']!r} takes shape {shape}, "
                                 f"got {array.shape}")
-            self.interp.set_tensor(detail["index"], array)
-        self.interp.invoke()
+        # A kernel that refuses its data at run time (e.g. int8 DIV by a quantized zero) raises
+        # RuntimeError from invoke(), a wrong dtype ValueError from set_tensor: one line each.
+        try:
+            for detail, array in zip(self.ins, arrays, strict=True):
+                self.interp.set_tensor(detail["index"], array)
+            self.interp.invoke()
+        except (ValueError, RuntimeError) as exc:
+            raise FFTKError(f"{self.path}: {self.backend} inference failed "
+                            f"({_first_line(exc)})") from None
         return [self.interp.get_tensor(self.outs[i]["index"]) for i in wanted]
 
 

@@ -21,11 +21,12 @@ def write_tree(root: Path, h: int, w: int, c: int, classes: int, per_class: int 
     return root
 
 
-def write_checkpoint(path: Path, model: str = "ff_tiny") -> Path:
+def write_checkpoint(path: Path, model: str = "ff_tiny", mean: float = 0.5,
+                     std: float = 0.25) -> Path:
     torch.manual_seed(0)
     net = create_model(model)
     c = net.spec.input[0]
     save_checkpoint(path, Checkpoint(spec=net.spec.to_dict(), model=net.state_dict(),
                                      classes=[f"c{k}" for k in range(10)],
-                                     normalization={"mean": [0.5] * c, "std": [0.25] * c}))
+                                     normalization={"mean": [mean] * c, "std": [std] * c}))
     return path

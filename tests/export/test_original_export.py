@@ -1,19 +1,29 @@
 """Original (Hinton) FF networks export too: the fused graphs batch the J label overlays
 themselves and match the torch predictor; TFLite outputs the overlaid features for the runner."""
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from ai_edge_litert.interpreter import Interpreter
 from export_helpers import write_checkpoint, write_tree
+from fftk_cli import fftk, one_line_error
+from PIL import Image
 
+import fftoolkit.export.graphs as graphs
 from fftoolkit.export import ExportOptions, export_bundle
 from fftoolkit.export.calib import normalise
+from fftoolkit.export.graphs import int8_safe_normalize
 from fftoolkit.ff import make_predictor
 from fftoolkit.ff.overlay import fourier_patterns
+from fftoolkit.models.nets import _normalize
 from fftoolkit.runtime.goodness import overlay_goodness
 from fftoolkit.runtime.manifest import load_manifest
+from fftoolkit.runtime.runner import open_bundle
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights"
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +82,59 @@ def test_original_ff_bundle_matches_torch(tmp_path, model, target):
         np.testing.assert_allclose(outs[0], ref_logits[i:i + 1].numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(overlay_goodness(outs[1:], 10, "mean"),
                                    ref_good[i:i + 1].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_int8_safe_normalize_is_the_trained_normalisation():
+    """The export graphs' length normalisation is the network's own, bit for bit in float, on
+    all-zero, faint and loud samples alike."""
+    scale = torch.tensor([0.0, 1e-12, 1e-7, 1e-3, 1.0, 1e4]).view(-1, 1, 1, 1)
+    x = torch.relu(torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(0))) * scale
+    assert torch.equal(int8_safe_normalize(x), _normalize(x))
+    assert torch.equal(int8_safe_normalize(x[:, 0, 0]), _normalize(x[:, 0, 0]))
+
+
+def _black_and_noise(n: int = 4) -> np.ndarray:
+    images = np.random.default_rng(1).integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
+    images[0] = 0  # black: each layer's input length (almost) zero, an int8 rms of zero
+    return images
+
+
+def test_original_ff_int8_tflite_never_divides_by_a_quantized_zero(tmp_path, monkeypatch):
+    """Each original-FF layer divides its input by its rms. In a full-int8 TFLite that rms is
+    quantized on the calibration images' range, so a black image (all zero but the label
+    overlay) gives the int8 divisor's zero point and LiteRT's DIV refuses to run. Exported with
+    the plain x / (rms + eps), `fftk run` stops on it with one line naming the model file;
+    exported as shipped, the fused graph and the block files run it."""
+    ckpt = write_checkpoint(tmp_path / "mlp.pt", "mnist_mlp", mean=0.0, std=1.0)
+    tree = write_tree(tmp_path / "tree", 28, 28, 1, 10, per_class=2)
+    opts = ExportOptions(target="tflite", quantize="int8", calib_dataset=str(tree),
+                         calib_samples=16, eval_samples=0)
+    images = _black_and_noise()
+    Image.fromarray(images[0, ..., 0]).save(tmp_path / "black.png")
+    with monkeypatch.context() as patch:  # the normalisation as it was exported before
+        patch.setattr(graphs, "int8_safe_normalize", _normalize)
+        export_bundle(ckpt, tmp_path / "plain", opts, progress=False)
+    one_line_error(fftk("run", tmp_path / "plain", tmp_path / "black.png", "--backend", "litert",
+                        "--precision", "int8"), "model.int8.tflite", "inference failed", "DIV")
+
+    export_bundle(ckpt, tmp_path / "bundle", opts, progress=False)
+    for per_block in (False, True):
+        run = open_bundle(tmp_path / "bundle", fmt="tflite-int8", per_block=per_block)
+        x = run.preprocess(list(images))
+        for mode in ("one-pass", "multi-pass"):
+            assert np.isfinite(run.predictor.scores(x, mode)).all()
+
+
+def test_shipped_mnist_mlp_int8_tflite_on_real_mnist(tmp_path, shared_data):
+    """The shipped original-FF MLP, calibrated on real MNIST: its int8 TFLite (which used to stop
+    the exporter's accuracy check on a DIV by a quantized zero) runs every held-back image and
+    agrees with the fp32 network."""
+    weights = WEIGHTS / "mnist_mlp-mnist.safetensors"
+    result = export_bundle(weights, tmp_path / "bundle", ExportOptions(
+        target="tflite", quantize="int8", calib_dataset=str(shared_data / "mnist"),
+        calib_samples=64, eval_samples=200), progress=False)
+    rows = result.report["accuracy"]["rows"]
+    assert rows["tflite-fp32"]["one_pass_agreement"] == 100.0
+    assert rows["tflite-fp32"]["multi_pass_agreement"] == 100.0
+    assert rows["tflite-int8"]["multi_pass_agreement"] >= 97.0, rows
+    assert rows["tflite-int8"]["one_pass_agreement"] >= 90.0, rows

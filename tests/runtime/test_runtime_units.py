@@ -173,3 +173,27 @@ def test_limit_draws_a_seeded_subset_in_order() -> None:
     assert [int(n) for n in a.names] == sorted(int(n) for n in a.names)
     assert all(int(im[0, 0, 0]) == int(n) % 256 for im, n in zip(a.images, a.names, strict=True))
     assert inputs.subset(None) is inputs and inputs.subset(1000) is inputs
+
+
+def test_onnx_run_failure_is_one_error_naming_the_file(tmp_path: Path,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    """A model that fails while running (here a Reshape the input cannot take) is an FFTKError
+    naming the file, and ONNX Runtime does not log the failure again on stderr."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from fftoolkit.runtime.backends import open_session
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 2])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])], [shape])
+    path = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    session = open_session("onnxruntime", path, 1)
+    assert session.run([np.zeros((2, 3), np.float32)], [0])[0].shape == (3, 2)
+    capfd.readouterr()
+    with pytest.raises(FFTKError, match=r"odd\.onnx: inference failed \(.*Reshape"):
+        session.run([np.zeros((1, 3), np.float32)], [0])
+    assert capfd.readouterr().err == ""
