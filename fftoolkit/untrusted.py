@@ -27,6 +27,8 @@ from fftoolkit.errors import FFTKError
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 NAME_RULE = "1-100 of A-Z a-z 0-9 . _ -, not starting with . or -"
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+MAX_FILE_BYTES_ENV = "FFTK_MAX_BUNDLE_FILE_BYTES"
+MAX_FILE_BYTES = 2 << 30  # one file of a bundle, read whole to check its sha256
 
 
 def check_name(value: object, what: str, source: str | Path) -> str:
@@ -77,6 +79,10 @@ def read_verified(root: str | Path, name: str, sha256: str, source: str | Path) 
     check_sha256(sha256, f"sha256 of {name}", source)
     if not os.path.lexists(path):
         raise FFTKError(f"{path}: listed in the manifest but missing from the bundle")
+    limit = _max_file_bytes()
+    if os.lstat(path).st_size > limit:
+        raise FFTKError(f"{path}: {os.lstat(path).st_size:,} bytes is over the limit of "
+                        f"{limit:,} for one bundle file; set ${MAX_FILE_BYTES_ENV} to allow more")
     data = _read_regular(path)
     if sha256_bytes(data) != sha256:
         raise FFTKError(f"{path}: sha256 does not match the manifest (file changed or damaged)")
@@ -126,6 +132,15 @@ def _open_regular(path: Path) -> BinaryIO:
     except OSError as exc:
         raise FFTKError(f"{path}: cannot read ({exc.strerror})") from None
     return os.fdopen(fd, "rb")
+
+
+def _max_file_bytes() -> int:
+    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
+    if not raw:
+        return MAX_FILE_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise FFTKError(f"${MAX_FILE_BYTES_ENV}: expected a positive whole number, got {raw!r}")
+    return int(raw)
 
 
 def _show(value: object) -> str:

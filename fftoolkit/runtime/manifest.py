@@ -46,8 +46,12 @@ LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "int8", "uint8")
 GOODNESS_MODES = ("in-graph", "from-features")
 ALGORITHMS = ("improved", "original")
-MAX_DIM = 1 << 16  # any one tensor dimension or input side
+MAX_DIM = 1 << 16  # any one tensor dimension
 MAX_CLASSES = 10_000
+# the input image: what the runner allocates per image before any model runs (the same
+# bounds as a spec's input, fftoolkit.models.spec)
+MAX_INPUT_CHANNELS, MAX_INPUT_SIDE = 64, 4096
+MAX_BATCH = 1024  # a fixed batch: the runner pads every chunk to it
 
 
 @dataclass
@@ -210,8 +214,11 @@ def _check_values(m: Manifest, path: Path) -> None:
     for i, name in enumerate(m.classes):
         if not name or len(name) > 100 or not name.isprintable():
             raise bad_field(path, f"classes[{i}]", "a printable name of 1-100 characters", name)
-    if len(m.input_shape) != 3 or not all(0 < d <= MAX_DIM for d in m.input_shape):
-        raise bad_field(path, "input_shape", f"[C, H, W] with sides 1-{MAX_DIM}", m.input_shape)
+    limits = (MAX_INPUT_CHANNELS, MAX_INPUT_SIDE, MAX_INPUT_SIDE)
+    if len(m.input_shape) != 3 or not all(
+            0 < d <= most for d, most in zip(m.input_shape, limits, strict=True)):
+        raise bad_field(path, "input_shape", f"[C, H, W] with C 1-{MAX_INPUT_CHANNELS}, H and "
+                        f"W 1-{MAX_INPUT_SIDE}", m.input_shape)
     _check_normalization(m.normalization, m.input_shape[0], "normalization", path)
     for key in ("goodness_blocks", "head_blocks"):
         if not all(0 <= b < 1024 for b in getattr(m, key)):
@@ -220,6 +227,10 @@ def _check_values(m: Manifest, path: Path) -> None:
     check_sha256(m.source_checkpoint_sha256, "field 'source_checkpoint_sha256'", path)
     for key, art in m.artifacts.items():
         _check_artifact(key, art, path)
+        used = [*m.goodness_blocks, *m.head_blocks]
+        if art.blocks and used and max(used) >= len(art.blocks):
+            raise bad_field(path, "goodness_blocks/head_blocks",
+                            f"indices of the {len(art.blocks)} block files of '{key}'", used)
     if m.reference is not None:
         _check_model_file(m.reference, "reference", path)
     _check_extra(m.extra, m.input_shape[0], path)
@@ -277,8 +288,8 @@ def _check_artifact(key: str, art: Artifact, path: Path) -> None:
                    f"{art.format}/{art.precision}")
     _one_of(art.layout, LAYOUTS, f"{where}.layout", path)
     _one_of(art.goodness, GOODNESS_MODES, f"{where}.goodness", path)
-    if art.batch is not None and not 0 < art.batch <= MAX_DIM:
-        raise bad_field(path, f"{where}.batch", f"null or 1-{MAX_DIM}", art.batch)
+    if art.batch is not None and not 0 < art.batch <= MAX_BATCH:
+        raise bad_field(path, f"{where}.batch", f"null or 1-{MAX_BATCH}", art.batch)
     _check_model_file(art.fused, f"{where}.fused", path)
     for i, block in enumerate(art.blocks):
         _check_model_file(block, f"{where}.blocks[{i}]", path)
@@ -293,8 +304,10 @@ def _check_model_file(entry: ModelFile, where: str, path: Path) -> None:
         for i, t in enumerate(getattr(entry, kind)):
             here = f"{where}.{kind}[{i}]"
             _one_of(t.dtype, DTYPES, f"{here}.dtype", path)
-            if not all(d is None or 0 < d <= MAX_DIM for d in t.shape) or len(t.shape) > 8:
-                raise bad_field(path, f"{here}.shape", f"up to 8 sides of 1-{MAX_DIM} or null",
+            if (not all(d is None or 0 < d <= MAX_DIM for d in t.shape) or len(t.shape) > 8
+                    or (t.shape and t.shape[0] is not None and t.shape[0] > MAX_BATCH)):
+                raise bad_field(path, f"{here}.shape", f"up to 8 sides of 1-{MAX_DIM} or null, "
+                                f"a batch of at most {MAX_BATCH}",
                            t.shape)
             if t.quant is not None:
                 _check_quant(t.quant, f"{here}.quant", path)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fftk_cli import fftk, one_line_error
+from fftk_cli import cli_env, fftk, one_line_error
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.images import Inputs
@@ -227,3 +227,27 @@ def test_unusable_log_dir_fails_before_benchmarking(tiny_bundle: Path, tmp_path:
                 "onnx-fp32", "--runs", "5", "--no-probe", "--log-dir", tmp_path / "file" / "x")
     one_line_error(proc, "cannot create the log folder", "--log-dir")
     assert "benchmarking" not in proc.stdout
+
+
+@pytest.mark.parametrize("field, value, says", [
+    (("input_shape",), [3, 65536, 65536], "input_shape"),
+    (("artifacts", "tflite-int8", "batch"), 100_000, "batch"),
+    (("artifacts", "tflite-int8", "fused", "inputs", 0, "shape"), [100_000, 32, 32, 3],
+     "shape"),
+    (("head_blocks",), [2, 9], "head_blocks"),
+])
+def test_sizes_that_would_make_the_runner_allocate_are_refused(bundle_copy: Path,
+                                                               tmp_path: Path, field: tuple,
+                                                               value: Any, says: str) -> None:
+    """Declared sizes the runner allocates from (image size, padded batch, block indices)
+    are bounded by the schema, before anything is allocated."""
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    (bundle_copy / "manifest.json").write_text(json.dumps(_set(manifest, field, value)))
+    proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "litert", "--per-block")
+    one_line_error(proc, says)
+
+
+def test_a_listed_file_over_the_size_limit_is_not_read(bundle_copy: Path, tmp_path: Path) -> None:
+    proc = fftk("run", bundle_copy, _image(tmp_path), "--backend", "onnxruntime",
+                "--precision", "fp32", env=cli_env(FFTK_MAX_BUNDLE_FILE_BYTES="1000"))
+    one_line_error(proc, "over the limit", "FFTK_MAX_BUNDLE_FILE_BYTES")
