@@ -96,6 +96,8 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
         raise FFTKError("fftk bench needs labelled images (a dataset split, an .npz with "
                         "labels, or class sub-folders) to report accuracy")
     macs = macs_per_image or _macs(manifest.extra)
+    # the compute rate needs one forward pass per image: channel groups, not J label overlays
+    one_pass_macs = macs if manifest.multi_pass["kind"] == "channel-groups" else None
     common = {
         "model": manifest.model_name, "bundle_sha256": sha256_file(bundle / MANIFEST_NAME),
         "algorithm": manifest.algorithm, "dataset": opts.dataset, "macs_per_image": macs,
@@ -123,8 +125,8 @@ def run_bench(bundle: str | Path, inputs: Inputs, opts: BenchOptions,
             if "failed" in result:
                 report.failures[name] = result["failed"]
                 continue
-            record = _record(common, result, report.probe, macs, repeat if opts.repeat > 1
-                             else None)
+            record = _record(common, result, report.probe, one_pass_macs,
+                             repeat if opts.repeat > 1 else None)
             warning = throttle_warning(result["board_before"], result["board_after"])
             if warning and warning not in report.warnings:
                 report.warnings.append(warning)
@@ -226,8 +228,7 @@ def _record(common: dict[str, Any], result: dict[str, Any], probe: dict[str, Any
         record[f"soc_temp_{when}_c"] = max(temps.values()) if temps else None
         record[f"throttled_{when}"] = state.get("throttled")
     record.update({k: v for k, v in probe.items() if k.endswith("_gmacs")})
-    # One forward pass per image only for the improved FF (the original FF overlays labels).
-    if macs and result.get("p50_ms") and common["algorithm"] == "improved":
+    if macs and result.get("p50_ms"):
         record["gmacs"] = macs / (result["p50_ms"] * 1e-3) / 1e9
         rate = probe.get(f"probe_{result['precision']}_gmacs")
         record["int8_rate_fraction"] = (record["gmacs"] / probe["probe_int8_gmacs"]

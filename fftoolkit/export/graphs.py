@@ -194,7 +194,7 @@ def build_graphs(net: nn.Module, normalization: dict[str, list[float]],
                  **fold_options: bool) -> ExportGraphs:
     """The exportable graphs of a trained network (eval mode, weights frozen).
     fold_options: `fold_network`'s switches, for measuring them (defaults are what ships)."""
-    return GRAPH_BUILDERS[net.spec.algorithm](net, normalization, **fold_options)
+    return GRAPH_BUILDERS[net.spec.network](net, normalization, **fold_options)
 
 
 def _improved_graphs(net: nn.Module, normalization: dict[str, list[float]],
@@ -245,5 +245,5 @@ def _original_graphs(net: nn.Module, normalization: dict[str, list[float]],
     )
 
 
-# FF family name -> how its exportable graphs are built (the family: fftoolkit.ff.family)
-GRAPH_BUILDERS = {"improved": _improved_graphs, "original": _original_graphs}
+# network kind (models.spec.ALGORITHMS) -> how its exportable graphs are built
+GRAPH_BUILDERS = {"channel-groups": _improved_graphs, "label-overlay": _original_graphs}

@@ -1,10 +1,11 @@
 """One object per FF algorithm: every choice that differs between them above the network.
 
 The trainer, the evaluator and the torch reference ask `family_of(spec)` instead of testing
-`spec.algorithm`. The network itself is built from the spec by `fftoolkit.models.nets`
-(`NETWORKS`), and the exporter's graphs by `fftoolkit.export.graphs` (`GRAPH_BUILDERS`), both
-keyed by the same name. Adding an FF variant: a module defining its objective, predictor and
-`Family`, one `register_family` call, and one entry in each of those two tables.
+`spec.algorithm`. Which network an algorithm trains is one line of
+`fftoolkit.models.spec.ALGORITHMS` ("channel-groups" or "label-overlay"); the models build it
+and the exporter exports it by that kind. Adding an FF variant that trains one of those
+networks (a new loss, negative data or predictor): one module defining its objective,
+predictor and `Family` with `register_family`, plus its line in `ALGORITHMS`.
 """
 
 from __future__ import annotations

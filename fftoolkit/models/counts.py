@@ -19,7 +19,7 @@ def table3_params(spec: ModelSpec) -> int:
     term (an `Embedding(J, H*W)` label map of the label-conditioned variant) is inferred from
     the paper's counts; the channel-group network that fftk exports does not hold it.
     """
-    if spec.algorithm != "improved":
+    if spec.network != "channel-groups":
         return deployed_params(spec)
     total, c_in = 0, spec.input[0]
     for b in spec.blocks:
@@ -44,7 +44,7 @@ def macs_per_image(spec: ModelSpec) -> int:
     """Multiply-accumulates of one forward pass (convs and linears; the one-pass head included)."""
     c, h, w = spec.input
     total = 0
-    if spec.algorithm == "improved":
+    if spec.network == "channel-groups":
         for b in spec.blocks:
             h, w = conv_out(h, b.kernel, spec.padding), conv_out(w, b.kernel, spec.padding)
             total += b.kernel**2 * c * b.channels * h * w

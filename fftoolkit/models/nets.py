@@ -168,9 +168,10 @@ class OriginalFFNet(nn.Module):
         return feats
 
 
-# FF family name -> its network (the family's other choices: fftoolkit.ff.family)
-NETWORKS: dict[str, type[nn.Module]] = {"improved": ImprovedFFNet, "original": OriginalFFNet}
+# network kind (models.spec.ALGORITHMS) -> its module class
+NETWORKS: dict[str, type[nn.Module]] = {"channel-groups": ImprovedFFNet,
+                                        "label-overlay": OriginalFFNet}
 
 
 def build_network(spec: ModelSpec) -> nn.Module:
-    return NETWORKS[spec.algorithm](spec)
+    return NETWORKS[spec.network](spec)

@@ -18,6 +18,11 @@ from fftoolkit.errors import FFTKError
 from fftoolkit.limits import Limit
 from fftoolkit.untrusted import check_name
 
+# FF algorithm -> the network it trains: "channel-groups" (the improved FF's CNN blocks, spec
+# key `blocks`) or "label-overlay" (Hinton's layers on label-overlaid inputs, `layers` + `ff`).
+# An FF variant that trains one of these networks is its family module in fftoolkit/ff
+# (objective, predictor: fftoolkit.ff.family) plus one line here.
+ALGORITHMS: dict[str, str] = {"improved": "channel-groups", "original": "label-overlay"}
 TOP_KEYS = {"name", "algorithm", "input", "num_classes", "label_embedding", "blocks", "layers",
             "ff", "train", "padding"}
 BLOCK_KEYS = {"channels", "kernel", "pool"}
@@ -100,6 +105,11 @@ class ModelSpec:
     label_embedding: bool = False
     padding: int = 1
 
+    @property
+    def network(self) -> str:
+        """The kind of network the algorithm trains (`ALGORITHMS`)."""
+        return ALGORITHMS[self.algorithm]
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML-equivalent dict, stored inside checkpoints and manifests."""
         d: dict[str, Any] = {
@@ -110,7 +120,7 @@ class ModelSpec:
             "padding": self.padding,
             "train": {**self.train.__dict__, "milestones": list(self.train.milestones)},
         }
-        if self.algorithm == "improved":
+        if self.network == "channel-groups":
             d["label_embedding"] = self.label_embedding
             d["blocks"] = [b.__dict__.copy() for b in self.blocks]
         else:
@@ -157,9 +167,9 @@ def spec_from_dict(d: dict[str, Any], source: str = "<spec>") -> ModelSpec:
         if key not in d:
             raise FFTKError(f"{source}: missing required key '{key}'")
     algorithm = d["algorithm"]
-    if algorithm not in ("improved", "original"):
-        raise FFTKError(
-            f"{source}: 'algorithm' must be 'improved' or 'original', got {_short(algorithm)}")
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise FFTKError(f"{source}: 'algorithm' must be one of {', '.join(ALGORITHMS)}, got "
+                        f"{_short(algorithm)}")
     shape = d["input"]
     if not (isinstance(shape, list) and len(shape) == 3):
         raise FFTKError(f"{source}: 'input' must be [C, H, W], got {_short(shape)}")
@@ -176,7 +186,7 @@ def spec_from_dict(d: dict[str, Any], source: str = "<spec>") -> ModelSpec:
 
     common = dict(name=check_name(d["name"], "model name", source), algorithm=algorithm,
                   input=shape, num_classes=num_classes, train=train, padding=padding)
-    if algorithm == "improved":
+    if ALGORITHMS[algorithm] == "channel-groups":
         spec = ModelSpec(**common, blocks=_parse_blocks(d, num_classes, source),
                          label_embedding=bool(d.get("label_embedding", False)))
     else:

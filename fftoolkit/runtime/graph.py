@@ -192,7 +192,7 @@ def open_files(bundle: Path, manifest: Manifest, fmt: Format, backend: str, thre
         layout=artifact.layout, normalization=manifest.normalization, batch=first.batch,
         runtime=first.session.runtime, version=first.session.version, files=files,
         delegate=first.session.delegate, artifact=key,
-        overlays_in_graph=manifest.algorithm == "improved" or (
+        overlays_in_graph=manifest.multi_pass["kind"] == "channel-groups" or (
             not per_block and bool(manifest.multi_pass.get("fused_batches_overlays"))),
     )
     return graph

@@ -45,7 +45,6 @@ ARTIFACT_KEY = re.compile(r"(onnx|tflite|edgetpu)-(fp32|int8)(-b[1-9][0-9]{0,3})
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "int8", "uint8")
 GOODNESS_MODES = ("in-graph", "from-features")
-ALGORITHMS = ("improved", "original")
 MAX_DIM = 1 << 16  # any one tensor dimension
 MAX_CLASSES = 10_000
 # the input image: what the runner allocates per image before any model runs (the same
@@ -208,7 +207,7 @@ def _check_version(version: Any, path: Path) -> None:
 def _check_values(m: Manifest, path: Path) -> None:
     """What the types cannot say: names, digests, enumerations, sizes, agreement of counts."""
     check_name(m.model_name, "model_name", path)
-    _one_of(m.algorithm, ALGORITHMS, "algorithm", path)
+    check_name(m.algorithm, "algorithm", path)  # which FF trained it: a label, not a switch
     if not m.classes or len(m.classes) > MAX_CLASSES:
         raise bad_field(path, "classes", f"1 to {MAX_CLASSES} names", m.classes)
     for i, name in enumerate(m.classes):
