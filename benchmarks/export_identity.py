@@ -47,6 +47,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fftoolkit.data.fetch import sha256_of
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = "eb2387a"  # the commit before the restructure (issue 11)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "export_identity.json"
@@ -83,17 +85,9 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "load_avg_at_start": list(os.getloadavg())}
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def tree_hashes(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every file under root (the bundle folder)."""
-    return {p.relative_to(root).as_posix(): sha256(p)
+    return {p.relative_to(root).as_posix(): sha256_of(p)
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -292,8 +286,9 @@ def main() -> int:
             shutil.copyfile(src, ckpt)
             head_ckpt = REPO / "models" / "weights" / ckpt_name
             m: dict[str, Any] = {
-                "checkpoint": ckpt_name, "checkpoint_sha256": sha256(ckpt),
-                "head_checkpoint_same": head_ckpt.is_file() and sha256(head_ckpt) == sha256(ckpt),
+                "checkpoint": ckpt_name, "checkpoint_sha256": sha256_of(ckpt),
+                "head_checkpoint_same": (head_ckpt.is_file()
+                                         and sha256_of(head_ckpt) == sha256_of(ckpt)),
                 "calib_dataset": str(data)}
             report["models"][model] = m
             if not data.exists():

@@ -17,6 +17,7 @@ from fftoolkit.data.cache import (
     write_prepared,
 )
 from fftoolkit.data.dataset import SPLITS, Dataset
+from fftoolkit.data.fetch import sha256_of
 from fftoolkit.data.registry import DATASETS, NamedDataset
 from fftoolkit.data.sources import ARCHIVE_SUFFIXES, fingerprint, read_source
 from fftoolkit.data.splits import ValSplit, carve, check_val_split, default_val_split
@@ -135,21 +136,13 @@ def dataset_record(name_or_path: str | Path) -> dict[str, str]:
         return {"name": DATASETS[key].name}
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return {"name": path.name, "sha256": _sha256(path)}
+        return {"name": path.name, "sha256": sha256_of(path)}
     record = {"name": path.resolve().name if path.exists() else path.name}
     if path.is_dir():
         here, there = Path.cwd().resolve(), path.resolve()
         if there.is_relative_to(here):
             record["path"] = there.relative_to(here).as_posix()
     return record
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _path_name(path: Path) -> str:
