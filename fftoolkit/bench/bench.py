@@ -59,8 +59,11 @@ class BenchReport:
     probe: dict[str, Any] = field(default_factory=dict)
 
     def warning_lines(self) -> list[str]:
+        emulated = next((r for r in self.records if r.get("emulated") is True), None)
         return ([f"warning: {name} skipped: {why}" for name, why in self.failures.items()]
-                + [f"warning: {w}" for w in self.warnings])
+                + [f"warning: {w}" for w in self.warnings]
+                + ([f"warning: this machine is emulated ({emulated.get('emulator')}): "
+                    "latency is not representative of the hardware"] if emulated else []))
 
     def summary(self) -> str:
         """What ran where, the comparison table, the CPU's conv rate, and where the logs are."""

@@ -28,7 +28,7 @@ FIELDS = (
     "import_ms", "hostname", "arch", "cpu_model", "cores", "os", "python", "board",
     "runtime", "runtime_version", "delegate", "graph_opt", "artifact", "bundle_sha256",
     "fftk_version", "git_commit", "load_avg_1m", "soc_temp_before_c", "soc_temp_after_c",
-    "throttled_before", "throttled_after",
+    "throttled_before", "throttled_after", "emulated", "emulator",
 )
 CSV_NAME = "bench.csv"
 

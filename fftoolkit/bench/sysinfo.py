@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import fftoolkit
+from fftoolkit.bench.emulation import detect_emulation
 
 THROTTLE_NOW_BITS = 0x000F  # under-voltage, frequency capped, throttled, soft temp limit (now)
 
@@ -94,7 +95,8 @@ def git_commit() -> str:
 
 
 def machine_facts() -> dict[str, object]:
-    """Host, CPU, OS, Python and fftk identity for every log record."""
+    """Host, CPU, OS, Python and fftk identity for every log record, and whether the machine
+    is emulated (read from /proc: an emulated latency is not a hardware figure)."""
     return {
         "hostname": socket.gethostname(),
         "arch": platform.machine(),
@@ -105,4 +107,5 @@ def machine_facts() -> dict[str, object]:
         "board": board_model(),
         "fftk_version": fftoolkit.__version__,
         "git_commit": git_commit(),
+        **detect_emulation(),
     }

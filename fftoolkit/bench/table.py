@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+EMULATED_MARK = "*"
 NUMERIC = ("size_bytes", "error", "p50_ms", "p95_ms", "e2e_p50_ms", "throughput_ips",
            "peak_rss_mb", "int8_rate_fraction", "init_ms")
 
@@ -26,7 +27,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """Size, accuracy, p50/p95 latency, end-to-end p50, throughput, peak memory per format."""
+    """Size, accuracy, p50/p95 latency, end-to-end p50, throughput, peak memory per format.
+
+    A row measured on an emulated machine gets `*` after its format and a footnote naming the
+    emulator: its latencies are the emulator's, not the hardware's."""
     torch_p50 = next((r["p50_ms"] for r in rows if r["format"] == "torch-fp32"), None)
     batch = rows[0].get("throughput_batch", "N") if rows else "N"
     head = ["format", "backend", "size", "error %", "p50 ms", "p95 ms", "e2e p50 ms",
@@ -37,7 +41,8 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         head.append("% int8 rate")
     lines = []
     for r in rows:
-        cells = [r["format"], r["backend"], _size(r["size_bytes"]), _num(r["error"], 1),
+        mark = EMULATED_MARK if r.get("emulated") is True else ""
+        cells = [r["format"] + mark, r["backend"], _size(r["size_bytes"]), _num(r["error"], 1),
                  _num(r["p50_ms"], 3), _num(r["p95_ms"], 3), _num(r.get("e2e_p50_ms"), 3),
                  _num(r["throughput_ips"], 0), _num(r["peak_rss_mb"], 0)]
         if torch_p50:
@@ -52,7 +57,11 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([fmt(head), sep, *(fmt(c) for c in lines)])
+    emulators = list(dict.fromkeys(str(r.get("emulator") or "emulator unknown")
+                                   for r in rows if r.get("emulated") is True))
+    notes = ([f"{EMULATED_MARK} emulated ({'; '.join(emulators)}): latencies are not hardware "
+              "figures"] if emulators else [])
+    return "\n".join([fmt(head), sep, *(fmt(c) for c in lines), *notes])
 
 
 def _num(value: float | None, digits: int) -> str:
