@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from fftoolkit.cli.options import expect_sha256
+from fftoolkit.errors import FFTKError
 from fftoolkit.firmware.templates import list_boards
 
 
@@ -66,8 +68,8 @@ def firmware(bundle: Path, board: str, out: Path, force: bool,
               help="Passed to install.sh, e.g. --install-arg=--offline (repeatable).")
 @click.option("--skip-install", is_flag=True, help="Do not run install.sh (already installed).")
 @click.option("--threads", type=click.IntRange(min=1), help="Override the board's threads.")
-@click.option("--formats", help="Comma-separated formats to benchmark  [default: the board's "
-              "formats in deploy.json]")
+@click.option("--formats", help="Comma-separated formats to benchmark (and --verify)  "
+              "[default: the board's formats in deploy.json]")
 @click.option("--runs", type=click.IntRange(min=5), help="Timed runs per format (bench).")
 @click.option("--warmup", type=click.IntRange(min=0), help="Warm-up runs (bench).")
 @click.option("--input", "board_input", help="Images ON THE BOARD: a file, folder or .npz "
@@ -77,18 +79,34 @@ def firmware(bundle: Path, board: str, out: Path, force: bool,
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path),
               default=Path("fftk-logs/deploy"), show_default=True,
               help="Local folder for the fetched logs.")
+@click.option("--verify", is_flag=True, help="Also classify the same images on the board and "
+              "here, per format, and compare them (class agreement, max score difference, "
+              "error); the table is printed and written to verify.json.")
+@click.option("--verify-input", type=click.Path(path_type=Path), help="Images ON THIS MACHINE "
+              "for --verify, sent to the board: a file, folder or .npz  [default: the demo set]")
+@click.option("--verify-images", type=click.IntRange(min=1), metavar="N", help="Use N of "
+              "them (the seeded subset of --limit N)  [default: all; emulated boards are slow]")
+@click.option("--verify-threshold", type=click.FloatRange(min=0), metavar="PCT",
+              help="Flag a format whose agreement is below PCT %  [default: 99]")
+@click.option("--verify-strict", is_flag=True, help="Exit 1 when a format is flagged.")
 @expect_sha256
 def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path | None,
            mode: str, remote_dir: str | None, remote_python: str, accept_new_host_key: bool,
            known_hosts: Path | None, ssh_options: tuple[str, ...],
            install_args: tuple[str, ...], skip_install: bool, threads: int | None,
            formats: str | None, runs: int | None, warmup: int | None, board_input: str | None,
-           extra: tuple[str, ...], results: Path, expect_sha256: str | None) -> None:
+           extra: tuple[str, ...], results: Path, verify: bool, verify_input: Path | None,
+           verify_images: int | None, verify_threshold: float | None, verify_strict: bool,
+           expect_sha256: str | None) -> None:
     """Copy DEPLOY_DIR (from fftk firmware) to DESTINATION (USER@HOST) over SSH, install it,
     benchmark (or run) there, and fetch the JSON logs into --results.
 
     Uses your ssh/scp (rsync when both ends have it) in batch mode: key authentication only,
     and host keys checked against known_hosts unless --accept-new-host-key.
+
+    --verify then classifies the same images (from this machine) on the board and here with
+    each of the board's formats and compares the predictions: a format whose agreement is
+    below --verify-threshold is flagged (exit 1 with --verify-strict).
 
     \b
     Examples:
@@ -96,13 +114,24 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
       fftk deploy deploy/tiny-rpi5 pi@10.0.0.7 -p 2222 -i ~/.ssh/pi_ed25519 --accept-new-host-key
       fftk deploy deploy/tiny-coral mendel@coral.local --remote-python ~/miniforge3/bin/python3
       fftk deploy deploy/tiny-rpi5 pi@raspberrypi.local --run run --input /home/pi/photos
+      fftk deploy deploy/tiny-rpi5 pi@raspberrypi.local --verify --verify-images 100
     """
     from fftoolkit.bench.sysinfo import throttle_warning
     from fftoolkit.bench.table import comparison_table, summarize
     from fftoolkit.firmware.deploy import DeployOptions
     from fftoolkit.firmware.deploy import deploy as do_deploy
     from fftoolkit.firmware.ssh import Remote
+    from fftoolkit.firmware.verify import REPORT_NAME, VerifyOptions, flagged_line, table
 
+    given = [name for name, value in (("--verify-input", verify_input),
+                                      ("--verify-images", verify_images),
+                                      ("--verify-threshold", verify_threshold),
+                                      ("--verify-strict", verify_strict or None))
+             if value is not None]
+    if given and not verify:
+        raise FFTKError(f"{given[0]} goes with --verify (add --verify)")
+    checks = VerifyOptions(verify_input, verify_images,
+                           99.0 if verify_threshold is None else verify_threshold)
     remote = Remote(destination, port=port, identity=identity, known_hosts=known_hosts,
                     accept_new_host_key=accept_new_host_key, options=list(ssh_options))
     opts = DeployOptions(run=mode, remote_dir=remote_dir, remote_python=remote_python,
@@ -110,7 +139,7 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
                          results=results, runs=runs, warmup=warmup, threads=threads,
                          formats=[f for f in (formats or "").split(",") if f],
                          board_input=board_input, extra=list(extra),
-                         expect_sha256=expect_sha256)
+                         expect_sha256=expect_sha256, verify=checks if verify else None)
     result = do_deploy(deploy_dir, remote, opts, log=lambda line: click.echo(line, err=True))
     board = result.board.get("board") or result.board.get("machine")
     click.echo(f"\n{remote.host} ({board}, Python {result.board.get('python')}): "
@@ -126,4 +155,18 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
         for r in result.records:
             error = "" if r.get("error") is None else f", error {r['error']:.2f}%"
             click.echo(f"{r['n']} image(s), {r['format']} on {r['runtime']}{error}")
+    report = result.verify
+    if report is not None:
+        click.echo(f"\nboard vs this machine, {report['images']['n']} image(s) from "
+                   f"{report['images']['source']}:")
+        click.echo(table(report))
+        for note in report["notes"]:
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"verify: {result.results / REPORT_NAME}")
     click.echo(f"logs: {result.results}/")
+    below = flagged_line(report) if report is not None else None
+    if below and verify_strict:
+        click.echo(f"error: {below} (--verify-strict)", err=True)
+        sys.exit(1)  # not 2: the input was fine, the board disagrees
+    if below:
+        click.echo(f"warning: {below}", err=True)

@@ -93,11 +93,13 @@ def _progress(total: int, desc: str) -> Any:
 @click.option("--precision", type=click.Choice(PRECISIONS), default="int8", show_default=True)
 @_input_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@click.option("--scores", is_flag=True, help="With --json: every image's class probabilities "
+              "too (what fftk deploy --verify compares between board and host).")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line, no per-image lines.")
 @expect_sha256
 def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset: str | None,
         split: str, limit: int | None, threads: int, inference: str, per_block: bool,
-        as_json: bool, quiet: bool, expect_sha256: str | None) -> None:
+        as_json: bool, scores: bool, quiet: bool, expect_sha256: str | None) -> None:
     """Classify images with an exported BUNDLE (no torch needed).
 
     INPUT is an image file, a folder (class sub-folders give labels and accuracy), or a
@@ -109,6 +111,8 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
       fftk run bundles/tiny --dataset cifar10 --split val --limit 1000 --backend onnxruntime
       fftk run bundles/tiny images/ --precision fp32 --per-block --json
     """
+    if scores and not as_json:
+        raise FFTKError("--scores goes with --json (the scores are a field of the JSON)")
     manifest = load_manifest(bundle, expect_sha256)
     inputs, _ = _inputs(input, dataset, split, limit, manifest.classes, default_demo=False)
     if choose_format(manifest, backend, precision)[0].family == "torch":
@@ -116,7 +120,8 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
     loaded = open_bundle(bundle, backend=backend, precision=precision, threads=threads,
                          per_block=per_block, expect_sha256=manifest_sha256(bundle))
     bar = _progress(len(inputs), "classifying")
-    result = classify(loaded, inputs, inference, progress=bar.update if bar else None)
+    result = classify(loaded, inputs, inference, progress=bar.update if bar else None,
+                      keep_scores=scores)
     if bar:
         bar.close()
     if as_json:

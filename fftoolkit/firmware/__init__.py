@@ -1,5 +1,5 @@
 """Edge boards: render `firmware_templates/<board>/` into a deploy directory, deploy it over SSH.
 
-Imports only the runtime's manifest schema and the standard library, so it works wherever the
-device side does.
+Imports only the runtime (its manifest schema; the runner for `deploy --verify`'s host side),
+numpy and the standard library, so it works wherever the device side does.
 """

@@ -1,4 +1,5 @@
-"""`fftk deploy`: copy a deploy directory to a board over SSH, install, benchmark, fetch the logs.
+"""`fftk deploy`: copy a deploy directory to a board over SSH, install, benchmark, fetch the logs
+(and with --verify, compare the board's predictions with this machine's: firmware/verify.py).
 
 Each step is one ssh/scp/rsync call, and each way it can fail (unreachable board, rejected key,
 no Python, no runtime, a failing benchmark) becomes one line saying what to do.
@@ -10,15 +11,18 @@ import json
 import re
 import shlex
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fftoolkit.atomic import atomic_dir, refuse_overlap
+from fftoolkit.atomic import atomic_dir, atomic_path, refuse_overlap
 from fftoolkit.errors import FFTKError
+from fftoolkit.firmware import verify as parity
 from fftoolkit.firmware.render import DeployConfig, load_deploy_config, read_bundle
 from fftoolkit.firmware.ssh import Log, Remote, remote_path, run_command, stderr_log
+from fftoolkit.firmware.verify import VerifyOptions, VerifySet
 from fftoolkit.runtime.manifest import load_manifest, manifest_sha256
 from fftoolkit.untrusted import inside, refuse_symlinks
 
@@ -46,10 +50,11 @@ class DeployOptions:
     runs: int | None = None  # bench only
     warmup: int | None = None  # bench only
     threads: int | None = None
-    formats: list[str] = field(default_factory=list)  # bench only; default: deploy.json's
+    formats: list[str] = field(default_factory=list)  # bench, verify; default: deploy.json's
     board_input: str | None = None  # images: a path on the board (default: the demo set)
     extra: list[str] = field(default_factory=list)  # passed on to `fftk bench` / `fftk run`
     expect_sha256: str | None = None  # pin the bundle's manifest (--expect-sha256)
+    verify: VerifyOptions | None = None  # --verify: host-vs-board parity after the board step
 
 
 @dataclass
@@ -58,6 +63,7 @@ class DeployResult:
     board: dict[str, Any]  # fftk_board.py check: python, machine, board model, modules
     results: Path  # local folder with the fetched logs
     records: list[dict[str, Any]] = field(default_factory=list)  # the fetched JSON logs
+    verify: dict[str, Any] | None = None  # --verify: the report written to verify.json
 
 
 def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
@@ -70,16 +76,28 @@ def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
                    allow_parent=True)
     if opts.run not in ("bench", "run"):
         raise FFTKError(f"--run {opts.run}: choose bench or run")
-    where = opts.remote_dir or f"~/fftk-deploy/{cfg.model}"
+    if opts.verify is None:
+        return _deploy(deploy_dir, cfg, remote, opts, None, log)
+    with tempfile.TemporaryDirectory(prefix="fftk-verify-") as staging:  # before connecting:
+        images = parity.prepare(deploy_dir / cfg.bundle, opts.verify, Path(staging))
+        return _deploy(deploy_dir, cfg, remote, opts, images, log)
 
-    log(f"[1/5] connecting to {remote.label}")
+
+def _deploy(deploy_dir: Path, cfg: DeployConfig, remote: Remote, opts: DeployOptions,
+            images: VerifySet | None, log: Log) -> DeployResult:
+    where = opts.remote_dir or f"~/fftk-deploy/{cfg.model}"
+    steps = 6 if images else 5
+
+    log(f"[1/{steps}] connecting to {remote.label}")
     root, has_rsync = _preflight(remote, where, opts.remote_python)
-    log(f"[2/5] copying {deploy_dir} to {remote.host}:{root}")
+    log(f"[2/{steps}] copying {deploy_dir} to {remote.host}:{root}")
     _copy(remote, deploy_dir, root, has_rsync)
+    if images:  # after the copy: its rsync --delete removes an earlier deploy's verify/
+        _send(remote, images.staging / parity.VERIFY_DIR, root, has_rsync)
     if opts.skip_install:
-        log("[3/5] install skipped (--skip-install)")
+        log(f"[3/{steps}] install skipped (--skip-install)")
     else:
-        log(f"[3/5] installing the runtime on the board ({root}/install.sh)")
+        log(f"[3/{steps}] installing the runtime on the board ({root}/install.sh)")
         _install(remote, root, opts, log)
     board = _check(remote, root, opts.skip_install)
     log(f"      board: {board.get('board') or board.get('machine')}, "
@@ -87,14 +105,28 @@ def deploy(deploy_dir: str | Path, remote: Remote, opts: DeployOptions,
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     log_dir = f"{root}/logs/{stamp}"
     what = "the benchmark" if opts.run == "bench" else "inference"
-    log(f"[4/5] {what} of {cfg.model} ({', '.join(opts.formats or cfg.formats)}) on the board")
+    log(f"[4/{steps}] {what} of {cfg.model} ({', '.join(opts.formats or cfg.formats)}) "
+        "on the board")
     _board_command(remote, root, [opts.run, "--log-dir", log_dir, *_board_args(opts)], what, log)
+    threads = opts.threads or cfg.threads  # the same on both sides of the comparison
+    if images:
+        log(f"[5/{steps}] classifying {len(images.names)} image(s) from {images.source} on "
+            "the board for --verify")
+        _board_command(remote, root, parity.board_args(log_dir, threads, opts.formats),
+                       "verification", log)
     host = re.sub(r"[^A-Za-z0-9._-]", "_", remote.host).lstrip(".-") or "board"
     target = inside(opts.results, f"{cfg.model}-{cfg.board}-{host}-{stamp}", "results folder",
                     "fftk deploy")
-    log(f"[5/5] fetching {log_dir} to {target}")
+    log(f"[{steps}/{steps}] fetching {log_dir} to {target}")
     records = _fetch(remote, log_dir, target, has_rsync)
-    return DeployResult(root, board, target, records)
+    result = DeployResult(root, board, target, records)
+    if images:
+        log(f"      classifying the same images here, threads {threads}, to compare")
+        result.verify = parity.parity_report(images, target, threads, board,
+                                             opts.formats or cfg.formats)
+        with atomic_path(target / parity.REPORT_NAME) as tmp:
+            tmp.write_text(json.dumps(result.verify, indent=2))
+    return result
 
 
 def check_deploy_dir(deploy_dir: Path, expect_sha256: str | None = None) -> DeployConfig:
@@ -145,6 +177,17 @@ def _copy(remote: Remote, deploy_dir: Path, root: str, has_rsync: bool) -> None:
     code, lines = run_command(argv, "copying", remote)
     if code != 0:
         raise remote.explain(lines, f"copying {deploy_dir} to {root}")
+
+
+def _send(remote: Remote, folder: Path, root: str, has_rsync: bool) -> None:
+    """Copy a local folder into the board's deploy folder, under its own name."""
+    if has_rsync:
+        argv = remote.rsync_argv([str(folder), remote.spec(root + "/")])
+    else:
+        argv = remote.scp_argv([str(folder)], remote.spec(root + "/"))
+    code, lines = run_command(argv, "copying", remote)
+    if code != 0:
+        raise remote.explain(lines, f"copying {folder.name}/ to {root}")
 
 
 def _install(remote: Remote, root: str, opts: DeployOptions, log: Log) -> None:
@@ -213,16 +256,19 @@ def _fetch(remote: Remote, log_dir: str, target: Path, has_rsync: bool) -> list[
             for child in nested.iterdir():
                 child.rename(tmp / child.name)
             nested.rmdir()
-        records = read_records(tmp)
+        records = read_records(tmp, skip=parity.VERIFY_DIR)
         if not records:
             raise FFTKError(f"{remote.label}: the board wrote no JSON log in {log_dir}")
     return records
 
 
-def read_records(folder: Path) -> list[dict[str, Any]]:
-    """Every JSON log in a results folder, in name order."""
+def read_records(folder: Path, skip: str | None = None) -> list[dict[str, Any]]:
+    """Every JSON log in a results folder, in name order, except under the sub-folder `skip`
+    (the board's --verify records, which are no benchmark or run logs)."""
     records = []
     for path in sorted(folder.rglob("*.json")):
+        if skip is not None and path.relative_to(folder).parts[0] == skip:
+            continue
         try:
             records.append(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:

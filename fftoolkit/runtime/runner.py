@@ -69,6 +69,7 @@ class RunResult:
     backend: str
     runtime: str
     notes: list[str] = field(default_factory=list)
+    scores: list[list[float]] | None = None  # class probabilities per image, when asked for
 
     @property
     def n(self) -> int:
@@ -83,21 +84,30 @@ class RunResult:
         return 100.0 * sum(p != y for p, y in known) / len(known)
 
     def to_json(self) -> dict[str, Any]:
+        """`fftk run --json`; each prediction carries its `scores` (the class probabilities,
+        which host-vs-board parity compares) only when classify kept them."""
+        predictions = [
+            {"input": name, "class": self.classes[p], "index": p, "confidence": c,
+             "label": self.classes[y] if y >= 0 else None}
+            for name, p, c, y in zip(self.names, self.predictions, self.confidences,
+                                     self.labels, strict=True)
+        ]
+        if self.scores is not None:
+            for record, probs in zip(predictions, self.scores, strict=True):
+                record["scores"] = probs
         return {
             "error": self.error, "n": self.n, "format": self.format, "backend": self.backend,
             "runtime": self.runtime, "inference": self.inference, "notes": self.notes,
-            "predictions": [
-                {"input": name, "class": self.classes[p], "index": p, "confidence": c,
-                 "label": self.classes[y] if y >= 0 else None}
-                for name, p, c, y in zip(self.names, self.predictions, self.confidences,
-                                         self.labels, strict=True)
-            ],
+            "predictions": predictions,
         }
 
 
 def classify(loaded: Loaded, inputs: Inputs, inference: str = "one-pass",
-             chunk: int = 256, progress: Any = None) -> RunResult:
-    """Classify `inputs` in chunks (bounded memory); `progress(n)` is told after each chunk."""
+             chunk: int = 256, progress: Any = None, keep_scores: bool = False) -> RunResult:
+    """Classify `inputs` in chunks (bounded memory); `progress(n)` is told after each chunk.
+
+    `keep_scores` keeps every image's class probabilities (N x classes floats), not just the
+    top one: only `fftk run --scores` (host-vs-board parity) asks for them."""
     if len(inputs) == 0:
         raise FFTKError("no images to classify")
     notes = []
@@ -106,13 +116,18 @@ def classify(loaded: Loaded, inputs: Inputs, inference: str = "one-pass",
         notes.append(note)
     preds: list[int] = []
     confs: list[float] = []
+    kept: list[list[float]] | None = [] if keep_scores else None
     for start in range(0, len(inputs), chunk):
         x = loaded.preprocess(inputs.images[start:start + chunk])
         scores = loaded.predictor.scores(x, inference)
+        probs = softmax(scores)
         preds.extend(int(i) for i in scores.argmax(axis=1))
-        confs.extend(float(c) for c in softmax(scores).max(axis=1))
+        confs.extend(float(c) for c in probs.max(axis=1))
+        if kept is not None:
+            kept.extend([float(v) for v in row] for row in probs)
         if progress is not None:
             progress(len(x))
     return RunResult(inputs.names, preds, confs, [int(v) for v in inputs.labels],
                      list(loaded.manifest.classes), inference, loaded.fmt.name, loaded.backend,
-                     f"{loaded.graph.info.runtime} {loaded.graph.info.version}".strip(), notes)
+                     f"{loaded.graph.info.runtime} {loaded.graph.info.version}".strip(), notes,
+                     kept)

@@ -9,6 +9,7 @@ board's thread count and CPU pinning. Needs only the device requirements, never 
   .venv/bin/python fftk_board.py check              # exit 3 and say what is missing
   .venv/bin/python fftk_board.py bench [--runs N] [--threads N] [--input PATH] [-- OPTS]
   .venv/bin/python fftk_board.py run [--input PATH] [--log-dir DIR] [-- OPTS]
+  .venv/bin/python fftk_board.py verify --input verify/images.npz --log-dir DIR  # deploy --verify
   .venv/bin/python fftk_board.py units              # systemd/ units for this folder and user
 
 OPTS go to `fftk bench` / `fftk run` unchanged (see `.venv/bin/fftk bench --help`). Without
@@ -78,7 +79,8 @@ def pick_formats(cfg: dict) -> list[str]:
 
 
 def check(cfg: dict) -> dict:
-    """What this board has: Python, word size, board model, and each runtime package needed."""
+    """What this board has: Python, word size, board model, whether it is emulated (qemu: its
+    latencies are not hardware figures; None without fftk), and each runtime package needed."""
     needed = dict(BASE_MODULES)
     try:
         from fftoolkit.runtime.formats import get_format
@@ -96,6 +98,12 @@ def check(cfg: dict) -> dict:
         except Exception as exc:  # an ImportError, or a wheel that does not load on this CPU
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             missing.append(f"{dist} ({first})")
+    try:
+        from fftoolkit.bench.emulation import detect_emulation
+    except ImportError:
+        emulation = {"emulated": None, "emulator": None}
+    else:
+        emulation = detect_emulation()
     model = Path("/proc/device-tree/model")
     return {
         "python": platform.python_version(), "bits": struct.calcsize("P") * 8,
@@ -103,6 +111,7 @@ def check(cfg: dict) -> dict:
         "board": model.read_bytes().rstrip(b"\0").decode(errors="replace") if model.exists()
         else None,
         "packages": packages, "missing": missing,
+        "emulated": emulation["emulated"], "emulator": emulation["emulator"],
     }
 
 
@@ -111,6 +120,10 @@ def describe(report: dict) -> str:
     lines = [f"Python {report['python']} ({report['bits']}-bit, {report['machine']}), "
              f"board: {report['board'] or 'unknown'}",
              "ok: " + ", ".join(f"{k} {v}" for k, v in report["packages"].items())]
+    emulated = report.get("emulated")
+    lines.append(f"emulated: yes, {report['emulator']}: latencies here are not hardware figures"
+                 if emulated else "emulated: no" if emulated is False
+                 else "emulated: unknown (fftk is not installed)")
     return "\n".join(lines + [f"missing: {m}" for m in report["missing"]])
 
 
@@ -158,6 +171,29 @@ def run(ns: argparse.Namespace, cfg: dict, log_dir: Path) -> int:
     return 0
 
 
+def verify(ns: argparse.Namespace, cfg: dict, log_dir: Path) -> int:
+    """`fftk run --json --scores` for each format this board runs (Edge TPU checked, as for
+    bench), one verify-<format>.json each in log_dir: `fftk deploy --verify` classifies the same
+    images on the host and compares the two."""
+    from fftoolkit.runtime.demo_set import demo_set_path
+    from fftoolkit.runtime.formats import get_format
+
+    formats = pick_formats({**cfg, "formats": ns.formats.split(",")} if ns.formats else cfg)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for name in formats:
+        fmt = get_format(name)
+        args = ["run", str(HERE / cfg["bundle"]), ns.input or str(demo_set_path()),
+                "--backend", fmt.backend, "--precision", fmt.precision,
+                "--threads", str(ns.threads or cfg["threads"]), "--json", "--scores"]
+        done = call(fftk_argv(args, cfg), stdout=subprocess.PIPE)
+        if done.returncode != 0:
+            return done.returncode
+        result = json.loads(done.stdout)
+        (log_dir / f"verify-{result['format']}.json").write_text(json.dumps(result))
+        print(f"{result['n']} image(s), {result['format']} on {result['runtime']}")
+    return 0
+
+
 def units(cfg: dict) -> int:
     """The systemd service + timer for this folder, this user and this venv's Python."""
     from fftoolkit.firmware.systemd import write_units
@@ -177,12 +213,16 @@ def main() -> int:
     b.add_argument("--warmup", type=int)
     b.add_argument("--formats", help="comma-separated; default: deploy.json's, Edge TPU checked")
     r = sub.add_parser("run", help="fftk run --json; the predictions go to the log folder")
+    v = sub.add_parser("verify", help="fftk run --json --scores per format, for fftk deploy "
+                                      "--verify (no OPTS: the host runs the same settings)")
+    v.add_argument("--formats", help="comma-separated; default: deploy.json's, Edge TPU checked")
     sub.add_parser("units", help="write systemd/ units for this folder and user")
-    for p in (b, r):
+    for p in (b, r, v):
         p.add_argument("--input", help="images on this board: a file, folder or .npz "
                                        "(default: the packaged demo set)")
         p.add_argument("--threads", type=int)
         p.add_argument("--log-dir", type=Path, help="default: logs/<UTC time>")
+    for p in (b, r):
         p.add_argument("opts", nargs="*", help="after --: options for fftk bench / fftk run")
     ns = parser.parse_args()
     try:
@@ -197,7 +237,7 @@ def main() -> int:
         print(json.dumps(report) if ns.json else describe(report))
         return 3 if report["missing"] else 0
     log_dir = ns.log_dir or HERE / "logs" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return bench(ns, cfg, log_dir) if ns.command == "bench" else run(ns, cfg, log_dir)
+    return {"bench": bench, "run": run, "verify": verify}[ns.command](ns, cfg, log_dir)
 
 
 if __name__ == "__main__":
