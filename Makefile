@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint demo install-test-deps clean
+.PHONY: install test test-fast lint demo install-test-deps board-arm64 clean
 
 install: $(STAMP)
 
@@ -17,23 +17,32 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # System packages some tests use: Debian's OpenSSH server + client and rsync for the deploy
-# tests (tests/firmware). Best effort: without them those tests skip and say why.
-TEST_DEPS := /usr/sbin/sshd /usr/bin/ssh /usr/bin/scp /usr/bin/ssh-keygen /usr/bin/rsync
+# tests (tests/firmware); qemu-user-static, binfmt-support and debootstrap for the emulated
+# arm64 board (tests/boards, `make board-arm64`). Best effort: without them those tests skip
+# and say why (unless FFTK_REQUIRE_EMULATORS=1, as in .ci/run: then they fail).
+TEST_DEPS := /usr/sbin/sshd /usr/bin/ssh /usr/bin/scp /usr/bin/ssh-keygen /usr/bin/rsync \
+	/usr/bin/qemu-aarch64-static /usr/sbin/update-binfmts /usr/sbin/debootstrap
+TEST_PACKAGES := openssh-server openssh-client rsync qemu-user-static binfmt-support debootstrap
 install-test-deps:
 	@missing=""; for f in $(TEST_DEPS); do test -x $$f || missing="$$missing $$f"; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing openssh-server openssh-client rsync (missing:$$missing)"; \
+	  echo "installing $(TEST_PACKAGES) (missing:$$missing)"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
 	  ( $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install \
-	      -y -qq --no-install-recommends openssh-server openssh-client rsync ) >/dev/null 2>&1 \
-	    || echo "note: could not install openssh-server/rsync; the SSH deploy tests will skip"; \
+	      -y -qq --no-install-recommends $(TEST_PACKAGES) ) >/dev/null 2>&1 \
+	    || echo "note: could not install $(TEST_PACKAGES); the SSH deploy and emulated-board tests will skip"; \
 	fi
+
+# An emulated 64-bit Raspberry Pi OS board (Debian 12 arm64 under qemu) with its sshd on
+# 127.0.0.1, for `fftk deploy`; Ctrl-C stops it. See docs/BOARDS.md.
+board-arm64: install-test-deps
+	$(PYTHON) tools/emulated_board.py up
 
 test: install install-test-deps
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check fftoolkit tests benchmarks
+	$(BIN)/ruff check fftoolkit tests benchmarks tools
 
 demo: install
 	$(BIN)/fftk demo
