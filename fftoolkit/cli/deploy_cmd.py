@@ -142,7 +142,8 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
                          expect_sha256=expect_sha256, verify=checks if verify else None)
     result = do_deploy(deploy_dir, remote, opts, log=lambda line: click.echo(line, err=True))
     board = result.board.get("board") or result.board.get("machine")
-    click.echo(f"\n{remote.host} ({board}, Python {result.board.get('python')}): "
+    emulated = f", EMULATED: {result.board['emulator']}" if result.board.get("emulated") else ""
+    click.echo(f"\n{remote.host} ({board}, Python {result.board.get('python')}{emulated}): "
                f"{result.remote_dir}")
     if mode == "bench":
         click.echo(comparison_table(summarize(result.records)))
@@ -157,7 +158,8 @@ def deploy(deploy_dir: Path, destination: str, port: int | None, identity: Path 
             click.echo(f"{r['n']} image(s), {r['format']} on {r['runtime']}{error}")
     report = result.verify
     if report is not None:
-        click.echo(f"\nboard vs this machine, {report['images']['n']} image(s) from "
+        board_kind = "emulated board" if result.board.get("emulated") else "board"
+        click.echo(f"\n{board_kind} vs this machine, {report['images']['n']} image(s) from "
                    f"{report['images']['source']}:")
         click.echo(table(report))
         for note in report["notes"]:
