@@ -4,7 +4,8 @@ and how much of it the emulated-board tests (tests/boards) take.
     python benchmarks/ci_cost.py [--commit HEAD] [--out benchmarks/results/ci-cost.json]
 
 Clones the commit into a temp folder, runs its `.ci/run` with FFTK_BOARD_CACHE pointing at an
-empty folder (so the arm64 root is built by debootstrap, as on a clean CI machine) and
+empty folder (so the arm64 root is built by debootstrap, as on a clean CI machine),
+FFTK_SHARED_DATA at this checkout's ../shared/data and
 PYTEST_ADDOPTS asking pytest for a JUnit XML report; then sums the test times (setup + call +
 teardown, as pytest reports them) per top-level test folder. The board's root builds in the
 background while the other tests run, so its cost shows both in tests/boards (waiting for it)
@@ -59,6 +60,9 @@ def main() -> int:
         subprocess.run(["git", "-C", str(clone), "checkout", "-q", commit], check=True)
         env = dict(os.environ, FFTK_BOARD_CACHE=str(cache),
                    PYTEST_ADDOPTS=f"--junitxml={junit}")
+        shared = Path(os.environ.get("FFTK_SHARED_DATA") or REPO.parent / "shared" / "data")
+        if shared.is_dir():  # the clone is not beside ../shared: point its tests at the data
+            env["FFTK_SHARED_DATA"] = str(shared.resolve())
         started = time.monotonic()
         done = subprocess.run([str(clone / ".ci" / "run")], cwd=clone, env=env)
         wall = time.monotonic() - started

@@ -81,6 +81,9 @@ Examples:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--threads", type=POSITIVE, help="CPU threads for torch.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None,
+              help="bf16 autocast, or fp32; auto (the default for a new run) picks bf16 only "
+                   "where it is native (AMX/AVX512-BF16 CPUs, CUDA). A resume keeps the run's.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 def train(model: str, out: str | None, **options) -> None:
     """Train MODEL (a zoo name or a spec .yaml) with local Forward-Forward updates.

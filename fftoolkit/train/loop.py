@@ -34,6 +34,7 @@ from fftoolkit.sampling import seeded_subset
 from fftoolkit.train.augment import random_crop_flip
 from fftoolkit.train.evaluate import error_rates
 from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
+from fftoolkit.train.precision import PRECISIONS, autocast, resolve, resumed
 from fftoolkit.train.runlock import run_lock
 
 
@@ -56,6 +57,7 @@ class TrainConfig:
     val_split: float | int | None = None
     limit: int | None = None  # train on N images only, a seeded subset (smoke tests, quick looks)
     threads: int | None = None
+    precision: str | None = None  # fp32 | bf16 | auto (None: auto); stored resolved
     resume: bool = False
 
     def resolved(self, spec: ModelSpec) -> TrainConfig:
@@ -107,6 +109,9 @@ def _check_choices(cfg: TrainConfig) -> None:
         raise FFTKError(f"--device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.augment is not None and not isinstance(cfg.augment, bool):
         raise FFTKError(f"--augment must be true or false, got {cfg.augment!r}")
+    if cfg.precision is not None and cfg.precision not in PRECISIONS:
+        raise FFTKError(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                        f"got {cfg.precision!r}")
 
 
 def _is_int(value: object, low: int, high: int | None = None) -> bool:
@@ -137,6 +142,7 @@ def _resumed_config(cfg: TrainConfig, saved: object, ckpt_path: Path) -> TrainCo
         epochs=cfg.epochs or saved["epochs"],
         milestones=saved.get("milestones") if cfg.milestones is None else cfg.milestones,
         gamma=saved.get("gamma") if cfg.gamma is None else cfg.gamma,
+        precision=saved.get("precision") or "fp32",  # runs from before --precision: fp32
     )
     try:
         check_config(resumed)
@@ -171,11 +177,13 @@ class Trainer:
         self.schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, cfg.milestones, cfg.gamma)
                            for o in every]
         self.step = 0  # global iteration: its parity is the chunked routine's phase
+        self.precision = cfg.precision or "fp32"
 
     def train_step(self, x: torch.Tensor, labels: torch.Tensor,
                    generator: torch.Generator) -> tuple[list[float], torch.Tensor, torch.Tensor]:
         """One iteration over every chunk; returns per-block losses, head logits, last features."""
-        inputs = self.objective.inputs(x, labels, generator)
+        with autocast(self.precision, self.device):
+            inputs = self.objective.inputs(x, labels, generator)
         num_units = len(self.net.units)
         losses = [0.0] * num_units
         outputs: dict[int, torch.Tensor] = {}
@@ -184,13 +192,14 @@ class Trainer:
             h = inputs if first == 0 else outputs[first - 1]
             h = h.detach()  # chunk boundary: no gradient flows to earlier blocks
             chunk_loss = torch.zeros((), device=self.device)
-            for i in chunk.blocks:
-                h = self.net.forward_unit(i, h)
-                outputs[i] = h
-                if i in chunk.loss_blocks:
-                    loss = self.objective.block_loss(h, labels)
-                    losses[i] = float(loss.detach())
-                    chunk_loss = chunk_loss + loss
+            with autocast(self.precision, self.device):
+                for i in chunk.blocks:
+                    h = self.net.forward_unit(i, h)
+                    outputs[i] = h
+                    if i in chunk.loss_blocks:
+                        loss = self.objective.block_loss(h, labels)
+                        losses[i] = float(loss.detach())
+                        chunk_loss = chunk_loss + loss
             for i in chunk.blocks:
                 self.optimizers[i].zero_grad(set_to_none=True)
             chunk_loss.backward()  # frees this chunk's graph at once
@@ -199,8 +208,9 @@ class Trainer:
             for i in chunk.blocks:  # later chunks read detached copies only
                 outputs[i] = outputs[i].detach()
         feats = [outputs[i] for i in range(num_units)]
-        logits = self.objective.head_logits(x, feats)
-        loss = head_loss(logits, labels)
+        with autocast(self.precision, self.device):
+            logits = self.objective.head_logits(x, feats)
+            loss = head_loss(logits, labels)
         self.head_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.head_optimizer.step()
@@ -306,12 +316,15 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
     check_config(cfg)
     out = Path(cfg.out)
     ckpt_path = out / "last.pt"
+    requested_precision = cfg.precision
 
     # -- start or resume: the spec and settings of this run -----------------------------------
     cfg, spec, saved = _start_or_resume(cfg, out, ckpt_path)  # saved: None for a new run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    cfg = replace(cfg, precision=resolve(requested_precision or "auto", device) if saved is None
+                  else resumed(cfg.precision, requested_precision, device, ckpt_path))
 
     # -- data: the training subset, the val split, the input normalisation ---------------------
     data = _load_data(cfg, spec, saved)
@@ -345,6 +358,7 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             "val_multi_pass_error": round(val_multi, 3),
             "lr": trainer.schedulers[0].get_last_lr()[0],
             "epoch_seconds": round(fit.seconds, 2),
+            "data_wait_pct": round(100 * fit.data_seconds / max(fit.seconds, 1e-9), 2),
             "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
             "peak_device_mb": peak_device_mb(device),
         }
@@ -428,6 +442,7 @@ class _EpochFit:
     one_pass_error: float
     multi_pass_error: float | None  # original FF: measured on val only
     seconds: float
+    data_seconds: float  # of which: making batches (index, normalise, augment, copy)
 
 
 def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg: TrainConfig,
@@ -439,9 +454,11 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
     order = torch.randperm(len(data.images), generator=generator)
     sums = np.zeros(len(net.units))
     wrong_one = wrong_multi = seen = batches = 0
+    data_seconds = 0.0
     bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                unit="batch", leave=False, disable=not progress)
     for start in bar:
+        t_batch = time.perf_counter()
         idx = order[start:start + cfg.batch_size]
         x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
         if cfg.augment:
@@ -449,6 +466,7 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
         y = data.labels[idx]
         x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
         y = y.to(trainer.device, non_blocking=True)
+        data_seconds += time.perf_counter() - t_batch
         losses, logits, feats = trainer.train_step(x, y, generator)
         e1, e2 = _train_error(trainer, logits, feats, y)
         sums += losses
@@ -460,4 +478,4 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
         loss_per_block=[round(float(v), 5) for v in sums / max(batches, 1)],
         one_pass_error=round(100 * wrong_one / max(seen, 1), 3),
         multi_pass_error=round(100 * wrong_multi / seen, 3) if wrong_multi >= 0 else None,
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0, data_seconds=data_seconds)
