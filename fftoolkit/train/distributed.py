@@ -36,6 +36,29 @@ BACKENDS = ("gloo", "nccl")
 COLLECTIVE_TIMEOUT = timedelta(seconds=60)
 STARTUP_TIMEOUT = timedelta(minutes=30)  # data loading and decode caches differ per rank
 TEST_EXIT_ENV = "FFTK_TEST_RANK_EXIT"  # "RANK:STEPS": that rank dies (os._exit) after STEPS
+LAUNCHER_ENV = "FFTK_LAUNCHER"  # set by `fftk train --nproc`: it reports a lost rank itself
+LOST_PEER_EXIT = 3  # a rank whose collective failed because another rank is gone
+
+
+class LostPeer(FFTKError):
+    """A collective failed: another rank died or hung (the launcher names which)."""
+
+    exit_code = LOST_PEER_EXIT
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.quiet = os.environ.get(LAUNCHER_ENV) == "1"
+
+
+@contextmanager
+def _collective(rank: int) -> Iterator[None]:
+    """gloo and NCCL raise a bare RuntimeError when a peer closes or times out: one line."""
+    try:
+        yield
+    except RuntimeError as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise LostPeer(f"rank {rank}: lost the other ranks, one died or hung ({first})") \
+            from None
 
 
 class PeerError(FFTKError):
@@ -85,7 +108,8 @@ class World:
             return
         grads = [p.grad for p in params if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
+        with _collective(self.rank):
+            dist.all_reduce(flat)
         flat /= self.size
         for g, v in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
             g.copy_(v.view_as(g))
@@ -96,14 +120,16 @@ class World:
             return
         for b in net.buffers():
             if b.is_floating_point():
-                dist.all_reduce(b)
+                with _collective(self.rank):
+                    dist.all_reduce(b)
                 b /= self.size
 
     def broadcast_state(self, net: nn.Module) -> None:
         """Every rank starts from rank 0's weights (seeded alike already: this makes it sure)."""
         if self.size > 1:
             for t in net.state_dict().values():
-                dist.broadcast(t, src=0)
+                with _collective(self.rank):
+                    dist.broadcast(t, src=0)
 
     def sum(self, values: list[float]) -> list[float]:
         """The element-wise sum of every rank's `values` (epoch counts, losses)."""
@@ -112,7 +138,8 @@ class World:
         t = torch.tensor(values, dtype=torch.float64)
         if dist.get_backend() == "nccl":
             t = t.cuda()
-        dist.all_reduce(t)
+        with _collective(self.rank):
+            dist.all_reduce(t)
         return t.tolist()
 
     def step_done(self, step: int) -> None:
@@ -160,14 +187,16 @@ class World:
         """Wait up to STARTUP_TIMEOUT for every rank (gloo names the ranks that never came)."""
         if self.size == 1:
             return
-        if dist.get_backend() == "gloo":
-            dist.monitored_barrier(timeout=STARTUP_TIMEOUT)
-        else:
-            dist.barrier()
+        with _collective(self.rank):
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=STARTUP_TIMEOUT)
+            else:
+                dist.barrier()
 
     def _gather(self, obj: object) -> list[Any]:
         out: list[Any] = [None] * self.size
-        dist.all_gather_object(out, obj)
+        with _collective(self.rank):
+            dist.all_gather_object(out, obj)
         return out
 
     def close(self) -> None:
@@ -186,6 +215,8 @@ def join_world(device: str, backend: str | None) -> World:
     backend = backend or ("nccl" if cuda else "gloo")
     if backend == "nccl" and not cuda:
         raise FFTKError("--dist-backend nccl needs --device cuda (gloo runs on CPU)")
+    if cuda:
+        torch.cuda.set_device(local)  # NCCL's collectives run on the current device
     try:
         dist.init_process_group(backend, rank=rank, world_size=size, timeout=COLLECTIVE_TIMEOUT)
     except (RuntimeError, ValueError) as exc:

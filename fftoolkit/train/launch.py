@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import uuid
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.train.distributed import PeerError
+from fftoolkit.train.distributed import LAUNCHER_ENV, LOST_PEER_EXIT, PeerError
 
 
 def launch_local(nproc: int, port: int, command: list[str], out: str) -> None:
@@ -30,13 +31,18 @@ def launch_local(nproc: int, port: int, command: list[str], out: str) -> None:
                           monitor_interval=0.1)
     # the launcher's own report of a failure is many lines; the one line is ours
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    os.environ[LAUNCHER_ENV] = "1"  # the ranks inherit it: a rank that lost its peers is quiet
     try:
         elastic_launch(config, command[0])(*command[1:])
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        if failure.exitcode == 2:  # the rank's own one-line error is printed already
+        codes = {rank: f.exitcode for rank, f in sorted(exc.failures.items())}
+        # the ranks that died unexplained, the launcher's own SIGTERMs to the rest last
+        dead = sorted((rank for rank, code in codes.items() if code not in (2, LOST_PEER_EXIT)),
+                      key=lambda rank: codes[rank] == -signal.SIGTERM)
+        if not dead and 2 in codes.values():  # a rank's own one-line error is printed already
             raise PeerError("", quiet=True) from None
-        raise FFTKError(f"rank {rank} {_death(failure.exitcode)}; the other ranks were stopped "
+        rank = dead[0] if dead else next(iter(codes))
+        raise FFTKError(f"rank {rank} {_death(codes[rank])}; the other ranks were stopped "
                         f"(the last complete checkpoint, if any, is in {out}: continue with "
                         "--resume)") from None
 
