@@ -74,7 +74,8 @@ def main() -> None:
     try:
         cli.main(prog_name="fftk", standalone_mode=False)
     except FFTKError as exc:
-        click.echo(f"error: {exc}", err=True)
+        if not getattr(exc, "quiet", False):  # a rank's error that rank 0 prints for all
+            click.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))  # bench.interrupt.Interrupted: 128 + signal
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import click
 
@@ -59,6 +60,8 @@ Examples:
   fftk train ff_tiny --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz --out runs/tiny
   fftk train mnist_mlp --dataset mnist --epochs 30 --out runs/mlp
   fftk train ff_tiny --out runs/tiny --resume        # continue an interrupted run
+  fftk train ff_tiny --out runs/tiny --nproc 4       # 4 data-parallel ranks on this machine
+  torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint HOST:PORT -m fftoolkit train ff_tiny
 """)
 @click.argument("model")
 @click.option("--dataset", help="Dataset name (mnist, fashion-mnist, cifar10) or image-folder "
@@ -85,21 +88,58 @@ Examples:
               help="bf16 autocast, or fp32; auto (the default for a new run) picks bf16 only "
                    "where it is native (AMX/AVX512-BF16 CPUs, CUDA). A resume keeps the run's.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-def train(model: str, out: str | None, **options) -> None:
+@click.option("--nproc", type=POSITIVE, help="Train on N processes of this machine "
+              "(torch.distributed; as torchrun --nproc-per-node N -m fftoolkit train ...).")
+@click.option("--rdzv-port", type=click.IntRange(0, 65535), default=0,
+              help="With --nproc: the rendezvous port on 127.0.0.1. Default: a free one.")
+@click.option("--parallel", type=click.Choice(["data"]), default="data", show_default=True,
+              help="How ranks share the work: data = each a share of every batch, gradients "
+              "averaged (global batch = --batch-size).")
+@click.option("--dist-backend", type=click.Choice(["gloo", "nccl"]),
+              help="Process-group backend. Default: gloo on CPU, nccl on CUDA.")
+@click.option("--ghost-batches", type=POSITIVE, default=1, hidden=True)  # data mode's reference
+def train(model: str, out: str | None, nproc: int | None, rdzv_port: int, **options) -> None:
     """Train MODEL (a zoo name or a spec .yaml) with local Forward-Forward updates.
 
     Writes OUT/last.pt after every epoch (atomic, resumable) and OUT/metrics.jsonl.
     """
     from fftoolkit.train import TrainConfig
     from fftoolkit.train import train as run_training
+    from fftoolkit.train.distributed import is_main_process, launched_ranks
 
-    cfg = TrainConfig(model=model, out=out or f"runs/{model}", **options)
+    out = out or f"runs/{model}"
+    if nproc:
+        if launched_ranks() > 1:
+            raise FFTKError("--nproc starts its own ranks; under torchrun leave it out")
+        from fftoolkit.train.launch import launch_local
+
+        command = [sys.executable, "-m", "fftoolkit", "train", *_rank_args(model, out, options)]
+        launch_local(nproc, rdzv_port, command, out)  # rank 0 prints the checkpoint's path
+        return
+    cfg = TrainConfig(model=model, out=out, **options)
     try:
         path = run_training(cfg)
     except KeyboardInterrupt:
         raise FFTKError(f"interrupted; the last complete checkpoint is in {cfg.out} "
                         "(continue with --resume)") from None
-    click.echo(f"checkpoint: {path}")
+    if is_main_process():
+        click.echo(f"checkpoint: {path}")
+
+
+def _rank_args(model: str, out: str, options: dict[str, object]) -> list[str]:
+    """The `fftk train` arguments each rank gets: these options, the launcher's own left out."""
+    args = [model, "--out", out]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "augment" and value is not None:
+            args.append("--augment" if value else "--no-augment")
+        elif value is True:
+            args.append(flag)
+        elif isinstance(value, list):
+            args += [flag, ",".join(map(str, value))]
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return args
 
 
 @click.command("eval", epilog="""\b

@@ -26,6 +26,10 @@ class ImprovedObjective:
                generator: torch.Generator) -> torch.Tensor:
         return x
 
+    def part(self, inputs: torch.Tensor, n: int, rows: slice) -> torch.Tensor:
+        """The inputs of rows `rows` of an n-image batch: one sub-batch of a data-parallel step."""
+        return inputs[rows]
+
     def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return channelwise_loss(channel_goodness(out, self.groups), labels)
 
@@ -56,6 +60,12 @@ class OriginalObjective:
         pos = apply_overlay(self.spec.ff.overlay, x, labels, j)
         neg = apply_overlay(self.spec.ff.overlay, x, wrong, j)
         return torch.cat([pos, neg])
+
+    def part(self, inputs: torch.Tensor, n: int, rows: slice) -> torch.Tensor:
+        """The positives and negatives of rows `rows` of an n-image batch, stacked the same way."""
+        if rows == slice(0, n):
+            return inputs
+        return torch.cat([inputs[:n][rows], inputs[n:][rows]])
 
     def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         g = goodness(out, self.spec.ff.goodness)

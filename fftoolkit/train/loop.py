@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from fftoolkit.models.checkpoint import Checkpoint, load_checkpoint, save_checkp
 from fftoolkit.models.spec import ROUTINES, ModelSpec, spec_from_dict
 from fftoolkit.sampling import seeded_subset
 from fftoolkit.train.augment import random_crop_flip
+from fftoolkit.train.distributed import BACKENDS, PARALLEL_MODES, World, join_world
 from fftoolkit.train.evaluate import error_rates
 from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
 from fftoolkit.train.precision import PRECISIONS, autocast, resolve, resumed
@@ -59,6 +61,10 @@ class TrainConfig:
     threads: int | None = None
     precision: str | None = None  # fp32 | bf16 | auto (None: auto); stored resolved
     resume: bool = False
+    # how this invocation runs, not what the run is: never saved, never taken from a checkpoint
+    parallel: str = "data"  # how ranks share the work when a launcher started several
+    dist_backend: str | None = None  # None: gloo on CPU, NCCL on CUDA
+    ghost_batches: int = 1  # BatchNorm sees each batch as N sub-batches (data mode's reference)
 
     def resolved(self, spec: ModelSpec) -> TrainConfig:
         """Fill unset fields from the spec's training schedule."""
@@ -76,6 +82,7 @@ class TrainConfig:
         )
 
 
+LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2**32-1
 
@@ -83,7 +90,7 @@ MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2
 def check_config(cfg: TrainConfig) -> None:
     """Refuse settings that would crash mid-run or silently fall back to the spec's value
     (`epochs=0` used to mean "the spec's epochs"), naming the option as the CLI spells it."""
-    for key in ("epochs", "batch_size", "limit", "threads"):
+    for key in ("epochs", "batch_size", "limit", "threads", "ghost_batches"):
         value = getattr(cfg, key)
         if value is not None and not _is_int(value, low=1):
             raise FFTKError(f"{_flag(key)} must be a whole number >= 1, got {value!r}")
@@ -107,6 +114,12 @@ def _check_choices(cfg: TrainConfig) -> None:
         raise FFTKError(f"--routine must be one of {', '.join(ROUTINES)}, got {cfg.routine!r}")
     if cfg.device not in DEVICES:
         raise FFTKError(f"--device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+    if cfg.parallel not in PARALLEL_MODES:
+        raise FFTKError(f"--parallel must be one of {', '.join(PARALLEL_MODES)}, "
+                        f"got {cfg.parallel!r}")
+    if cfg.dist_backend is not None and cfg.dist_backend not in BACKENDS:
+        raise FFTKError(f"--dist-backend must be one of {', '.join(BACKENDS)}, "
+                        f"got {cfg.dist_backend!r}")
     if cfg.augment is not None and not isinstance(cfg.augment, bool):
         raise FFTKError(f"--augment must be true or false, got {cfg.augment!r}")
     if cfg.precision is not None and cfg.precision not in PRECISIONS:
@@ -131,14 +144,14 @@ def _flag(key: str) -> str:
 def _resumed_config(cfg: TrainConfig, saved: object, ckpt_path: Path) -> TrainConfig:
     """The saved run's settings (only the schedule's future may change), checked field by field:
     a checkpoint's `train_args` is data from a file, not trusted keyword arguments."""
-    known = {f.name for f in fields(TrainConfig)} - {"resume"}
+    known = {f.name for f in fields(TrainConfig)} - set(LAUNCH_FIELDS)
     if not isinstance(saved, dict) or not {"model", "epochs"} <= set(saved) <= known:
         extra = sorted(set(saved) - known) if isinstance(saved, dict) else []
         what = f"unknown key {extra[0]!r}" if extra else "missing 'model' or 'epochs'"
         raise FFTKError(f"{ckpt_path}: checkpoint field 'train_args' is not a saved run "
                         f"({what}); start a new run instead of --resume")
     resumed = replace(
-        TrainConfig(**{**saved, "resume": True}),
+        TrainConfig(**saved, **{k: getattr(cfg, k) for k in LAUNCH_FIELDS}),
         epochs=cfg.epochs or saved["epochs"],
         milestones=saved.get("milestones") if cfg.milestones is None else cfg.milestones,
         gamma=saved.get("gamma") if cfg.gamma is None else cfg.gamma,
@@ -151,24 +164,27 @@ def _resumed_config(cfg: TrainConfig, saved: object, ckpt_path: Path) -> TrainCo
     return resumed
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, index: int = 0) -> torch.device:
+    """The device by name; a CUDA rank takes GPU `index` (its local rank)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise FFTKError("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
+    return torch.device("cuda", index) if name == "cuda" else torch.device(name)
 
 
 class Trainer:
     """Holds the network, one optimiser + LR schedule per block, and the head's optimiser."""
 
-    def __init__(self, net: nn.Module, cfg: TrainConfig, device: torch.device):
+    def __init__(self, net: nn.Module, cfg: TrainConfig, device: torch.device,
+                 world: World | None = None):
         family = family_of(net.spec)
         self.memory_format = (torch.channels_last if family.channels_last
                               else torch.contiguous_format)
         self.net = net.to(device, memory_format=self.memory_format)
         self.cfg = cfg
         self.device = device
+        self.world = world or World()
         self.objective = family.objective(net)
         units = net.units
         self.optimizers = [torch.optim.Adam(u.parameters(), lr=cfg.lr) for u in units]
@@ -179,43 +195,62 @@ class Trainer:
         self.step = 0  # global iteration: its parity is the chunked routine's phase
         self.precision = cfg.precision or "fp32"
 
-    def train_step(self, x: torch.Tensor, labels: torch.Tensor,
-                   generator: torch.Generator) -> tuple[list[float], torch.Tensor, torch.Tensor]:
-        """One iteration over every chunk; returns per-block losses, head logits, last features."""
+    def train_step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                   parts: list[slice] | None = None
+                   ) -> tuple[list[float], torch.Tensor, list[torch.Tensor]]:
+        """One iteration over every chunk; returns per-block losses, head logits, features.
+
+        `parts`: the rows this process computes, each normalised by BatchNorm on its own, their
+        losses averaged (default: the whole batch as one). The random draws (negatives) are made
+        for the whole batch, so every rank draws alike and its generator stays in step. The
+        logits and features returned are those of the parts' rows, in order. Forwards run under
+        the run's autocast (bf16 or none); backward and the optimisers stay fp32.
+        """
+        n = len(labels)
+        parts = parts or [slice(0, n)]
         with autocast(self.precision, self.device):
             inputs = self.objective.inputs(x, labels, generator)
         num_units = len(self.net.units)
         losses = [0.0] * num_units
-        outputs: dict[int, torch.Tensor] = {}
+        outputs: list[dict[int, torch.Tensor]] = [{} for _ in parts]
         for chunk in chunk_schedule(num_units, self.step, self.cfg.routine):
             first = chunk.blocks[0]
-            h = inputs if first == 0 else outputs[first - 1]
-            h = h.detach()  # chunk boundary: no gradient flows to earlier blocks
             chunk_loss = torch.zeros((), device=self.device)
-            with autocast(self.precision, self.device):
-                for i in chunk.blocks:
-                    h = self.net.forward_unit(i, h)
-                    outputs[i] = h
-                    if i in chunk.loss_blocks:
-                        loss = self.objective.block_loss(h, labels)
-                        losses[i] = float(loss.detach())
-                        chunk_loss = chunk_loss + loss
+            for out, rows in zip(outputs, parts, strict=True):
+                h = self.objective.part(inputs, n, rows) if first == 0 else out[first - 1]
+                h = h.detach()  # chunk boundary: no gradient flows to earlier blocks
+                with autocast(self.precision, self.device):
+                    for i in chunk.blocks:
+                        h = self.net.forward_unit(i, h)
+                        out[i] = h
+                        if i in chunk.loss_blocks:
+                            loss = self.objective.block_loss(h, labels[rows]) / len(parts)
+                            losses[i] += float(loss.detach())
+                            chunk_loss = chunk_loss + loss
             for i in chunk.blocks:
                 self.optimizers[i].zero_grad(set_to_none=True)
             chunk_loss.backward()  # frees this chunk's graph at once
+            self.world.average_gradients(
+                p for i in chunk.blocks for p in self.net.units[i].parameters())
             for i in chunk.blocks:
                 self.optimizers[i].step()
-            for i in chunk.blocks:  # later chunks read detached copies only
-                outputs[i] = outputs[i].detach()
-        feats = [outputs[i] for i in range(num_units)]
-        with autocast(self.precision, self.device):
-            logits = self.objective.head_logits(x, feats)
-            loss = head_loss(logits, labels)
+            for out in outputs:  # later chunks read detached copies only
+                for i in chunk.blocks:
+                    out[i] = out[i].detach()
+        logits = []
+        loss = torch.zeros((), device=self.device)
+        for out, rows in zip(outputs, parts, strict=True):
+            with autocast(self.precision, self.device):
+                logits.append(self.objective.head_logits(x[rows],
+                                                         [out[i] for i in range(num_units)]))
+                loss = loss + head_loss(logits[-1], labels[rows]) / len(parts)
         self.head_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.world.average_gradients(self.net.head.parameters())
         self.head_optimizer.step()
         self.step += 1
-        return losses, logits.detach(), feats
+        feats = [torch.cat([out[i] for out in outputs]) for i in range(num_units)]
+        return losses, torch.cat(logits).detach(), feats
 
     def end_epoch(self) -> None:
         for s in self.schedulers:
@@ -307,32 +342,48 @@ def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the path of the last checkpoint."""
-    with run_lock(Path(cfg.out)):
-        return _train(cfg, progress)
+    """Run (or resume) training; returns the path of the last checkpoint.
+
+    Under a launcher every rank calls this: rank 0 alone locks the run directory, shows
+    progress and writes the checkpoint and metrics.jsonl.
+    """
+    world = join_world(cfg.device, cfg.dist_backend)
+    try:
+        world.check_same(asdict(cfg))
+        with ExitStack() as lock:
+            with world.agreed():
+                check_config(cfg)
+                if world.is_main:
+                    lock.enter_context(run_lock(Path(cfg.out)))
+            return _train(cfg, world, progress and world.is_main)
+    finally:
+        world.close()
 
 
-def _train(cfg: TrainConfig, progress: bool) -> Path:
-    check_config(cfg)
+def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     out = Path(cfg.out)
     ckpt_path = out / "last.pt"
     requested_precision = cfg.precision
 
-    # -- start or resume: the spec and settings of this run -----------------------------------
-    cfg, spec, saved = _start_or_resume(cfg, out, ckpt_path)  # saved: None for a new run
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    cfg = replace(cfg, precision=resolve(requested_precision or "auto", device) if saved is None
-                  else resumed(cfg.precision, requested_precision, device, ckpt_path))
+    with world.agreed():
+        # -- start or resume: the spec and settings of this run -------------------------------
+        cfg, spec, saved = _start_or_resume(cfg, out, ckpt_path)  # saved: None for a new run
+        _check_split(cfg, world)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        device = pick_device(cfg.device, world.local_rank)
+        cfg = replace(cfg, precision=resolve(requested_precision or "auto", device)
+                      if saved is None
+                      else resumed(cfg.precision, requested_precision, device, ckpt_path))
 
-    # -- data: the training subset, the val split, the input normalisation ---------------------
-    data = _load_data(cfg, spec, saved)
+        # -- data: the training subset, the val split, the input normalisation -----------------
+        data = _load_data(cfg, spec, saved)
 
     # -- network, optimisers, RNGs: fresh from the seed, or exactly where the checkpoint was ---
     torch.manual_seed(cfg.seed)  # the network's initial weights
     net = build_network_from_state(saved) if saved else create_model(spec)
-    trainer = Trainer(net, cfg, device)
+    trainer = Trainer(net, cfg, device, world)
+    world.broadcast_state(trainer.net)
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffles, negatives, augmentation
     metrics: list[dict[str, Any]] = []
     if saved:
@@ -340,15 +391,14 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
         trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=saved.epochs_done)
         metrics = saved.metrics or []
 
-    train_args = {k: v for k, v in asdict(cfg).items() if k != "resume"}
+    train_args = {k: v for k, v in asdict(cfg).items() if k not in LAUNCH_FIELDS}
     for epoch in range(len(metrics), cfg.epochs):
         # -- epoch: one shuffled pass over the training subset, every block and the head ------
         fit = _train_epoch(trainer, data, generator, cfg, epoch, progress)
+        world.average_buffers(net)  # BatchNorm statistics ran per rank
 
         # -- validate and log: both inference modes on the val split --------------------------
-        net.eval()
-        val_one, val_multi = error_rates(net, data.val.images, data.val.labels,
-                                         data.norm["mean"], data.norm["std"], device)
+        val_one, val_multi = _validate(net, data, device, world)
         record = {
             "epoch": epoch + 1,
             "loss_per_block": fit.loss_per_block,
@@ -359,10 +409,14 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
             "lr": trainer.schedulers[0].get_last_lr()[0],
             "epoch_seconds": round(fit.seconds, 2),
             "data_wait_pct": round(100 * fit.data_seconds / max(fit.seconds, 1e-9), 2),
+            "world_size": world.size,
+            "images_per_s": round(fit.images / fit.seconds, 1),
             "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
             "peak_device_mb": peak_device_mb(device),
         }
         metrics.append(record)
+        if not world.is_main:  # every rank holds the same state: rank 0 writes it
+            continue
 
         # -- checkpoint: weights and everything a resume needs, then metrics.jsonl ------------
         _save(out, ckpt_path, metrics, Checkpoint(
@@ -378,6 +432,36 @@ def _train(cfg: TrainConfig, progress: bool) -> Path:
                 f"{val_one:.2f}% multi-pass {val_multi:.2f}%  ({fit.seconds:.0f}s)"
             )
     return ckpt_path
+
+
+def _check_split(cfg: TrainConfig, world: World) -> None:
+    """Every sub-batch of a step has the same size, so averaging their losses (or the ranks'
+    gradients) is the mean over the whole batch."""
+    if world.size > 1 and cfg.ghost_batches > 1:
+        raise FFTKError("--ghost-batches is the single-process reference of data mode; "
+                        "leave it out when running on several ranks")
+    ways = world.size * cfg.ghost_batches
+    if cfg.batch_size % ways:
+        who = f"{world.size} ranks" if world.size > 1 else f"{ways} ghost batches"
+        raise FFTKError(f"--batch-size {cfg.batch_size} does not split evenly over {who}; "
+                        f"pass a multiple of {ways}")
+
+
+def _validate(net: nn.Module, data: _Data, device: torch.device,
+              world: World) -> tuple[float, float]:
+    """Both modes' val error; the ranks split the val images and add up their mistakes."""
+    net.eval()
+    images, labels = data.val.images, data.val.labels
+    if world.size == 1:
+        return error_rates(net, images, labels, data.norm["mean"], data.norm["std"], device)
+    mine = np.array_split(np.arange(len(labels)), world.size)[world.rank]
+    wrong = [0.0, 0.0]
+    if len(mine):
+        rates = error_rates(net, images[mine], labels[mine], data.norm["mean"],
+                            data.norm["std"], device)
+        wrong = [round(r * len(mine) / 100) for r in rates]
+    one, multi = world.sum(wrong)
+    return 100.0 * one / len(labels), 100.0 * multi / len(labels)
 
 
 def _start_or_resume(cfg: TrainConfig, out: Path,
@@ -443,15 +527,22 @@ class _EpochFit:
     multi_pass_error: float | None  # original FF: measured on val only
     seconds: float
     data_seconds: float  # of which: making batches (index, normalise, augment, copy)
+    images: int  # trained on, by all ranks together
 
 
 def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg: TrainConfig,
                  epoch: int, progress: bool) -> _EpochFit:
-    """One shuffled pass over the training subset, then the LR schedules' step."""
-    net = trainer.net
+    """One shuffled pass over the training subset, then the LR schedules' step.
+
+    Every rank shuffles, decodes and augments the whole batch with the same generator (the
+    draws one process would make) and trains its share of the rows; a last batch is cut to a
+    multiple of the ranks (or ghost batches), so every share has the same size.
+    """
+    net, world = trainer.net, trainer.world
     net.train()
     t0 = time.perf_counter()
     order = torch.randperm(len(data.images), generator=generator)
+    ways = world.size * cfg.ghost_batches
     sums = np.zeros(len(net.units))
     wrong_one = wrong_multi = seen = batches = 0
     data_seconds = 0.0
@@ -460,6 +551,9 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
     for start in bar:
         t_batch = time.perf_counter()
         idx = order[start:start + cfg.batch_size]
+        idx = idx[:len(idx) - len(idx) % ways]
+        if not len(idx):
+            continue
         x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
         if cfg.augment:
             x = random_crop_flip(x, generator)
@@ -467,15 +561,20 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
         x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
         y = y.to(trainer.device, non_blocking=True)
         data_seconds += time.perf_counter() - t_batch
-        losses, logits, feats = trainer.train_step(x, y, generator)
+        parts = world.parts(len(y), cfg.ghost_batches)
+        losses, logits, feats = trainer.train_step(x, y, generator, parts)
+        y = y[parts[0].start:parts[-1].stop]  # the rows this process trained
         e1, e2 = _train_error(trainer, logits, feats, y)
         sums += losses
         wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
         seen, batches = seen + len(y), batches + 1
         bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / seen:.1f}%")
+        world.step_done(trainer.step)
     trainer.end_epoch()
+    *loss_sums, wrong_one, wrong_multi, seen = world.sum([*sums, wrong_one, wrong_multi, seen])
     return _EpochFit(
-        loss_per_block=[round(float(v), 5) for v in sums / max(batches, 1)],
+        loss_per_block=[round(float(v) / world.size, 5) for v in
+                        np.asarray(loss_sums) / max(batches, 1)],
         one_pass_error=round(100 * wrong_one / max(seen, 1), 3),
         multi_pass_error=round(100 * wrong_multi / seen, 3) if wrong_multi >= 0 else None,
-        seconds=time.perf_counter() - t0, data_seconds=data_seconds)
+        seconds=time.perf_counter() - t0, data_seconds=data_seconds, images=int(seen))

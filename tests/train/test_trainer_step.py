@@ -13,6 +13,9 @@ class OnlyLastBlockLoss:
     def inputs(self, x, labels, generator):
         return self.inner.inputs(x, labels, generator)
 
+    def part(self, inputs, n, rows):
+        return self.inner.part(inputs, n, rows)
+
     def block_loss(self, out, labels):
         loss = self.inner.block_loss(out, labels)
         return loss if out.shape[-1] == 7 else loss * 0.0

@@ -1,0 +1,5 @@
+"""`python -m fftoolkit` = `fftk`: what `torchrun ... -m fftoolkit train ...` starts per rank."""
+
+from fftoolkit.cli import main
+
+main()
