@@ -2,8 +2,8 @@
 it computes, what crosses between ranks, and how one rank's failure reaches the others.
 
 The loop asks a `World` and never tests the world size itself, so a single process is the
-one-rank world and a later mode (`--parallel blocks`: FF's block pipeline) is another way of
-splitting the same steps.
+one-rank world; blocks mode (`--parallel blocks`: FF's block pipeline, `pipeline.py`) splits
+the same steps by blocks instead of rows, over the same process group.
 
 Data mode is an explicit all-reduce of each chunk's gradients, not DistributedDataParallel:
 FF steps every chunk of blocks (and the head) with its own backward and optimiser step inside
