@@ -618,7 +618,10 @@ def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg:
             wrong_one, wrong_multi, seen = wrong_one + e1, wrong_multi + e2, seen + len(y)
         sums += losses
         batches += 1
-        bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / max(seen, 1):.1f}%")
+        shown = {"loss": f"{sum(losses):.3f}"}  # this rank's blocks; the error where the head is
+        if seen:
+            shown["err"] = f"{100 * wrong_one / seen:.1f}%"
+        bar.set_postfix(shown)
         world.step_done(trainer.step)
     trainer.end_epoch()
     *loss_sums, wrong_one, wrong_multi, seen = world.sum([*sums, wrong_one, wrong_multi, seen])

@@ -5,11 +5,13 @@ the mistakes it refuses in one line."""
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 from fftk_cli import cli_env, fftk, one_line_error
-from test_distributed import RUN_ARGS, max_difference
+from test_distributed import RUN_ARGS, free_port, max_difference
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.models import create_model, load_checkpoint, load_spec
@@ -136,3 +138,20 @@ def test_what_blocks_mode_refuses():
     with pytest.raises(FFTKError, match="blocks mode on 2 ranks; resume it on 2 ranks"):
         check_resume(rows, World(rank=0, size=3))
 
+
+
+def test_two_nodes_on_one_machine(blocks_run, mnist, tmp_path):
+    """Two launcher invocations (`torchrun --nnodes 2 --node-rank R`, one rank each, rendezvous
+    on 127.0.0.1) train the same pipeline as one launcher with two ranks."""
+    port = str(free_port())
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r),
+         "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port,
+         "-m", "fftoolkit", "train", "ff_tiny_mnist", "--dataset", mnist,
+         "--out", str(tmp_path / "run"), *RUN_ARGS, "--parallel", "blocks"],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for r in (0, 1)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    two_nodes = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert max_difference(two_nodes, load_checkpoint(blocks_run[0] / "last.pt")) < 1e-6
