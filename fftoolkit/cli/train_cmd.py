@@ -61,6 +61,7 @@ Examples:
   fftk train mnist_mlp --dataset mnist --epochs 30 --out runs/mlp
   fftk train ff_tiny --out runs/tiny --resume        # continue an interrupted run
   fftk train ff_tiny --out runs/tiny --nproc 4       # 4 data-parallel ranks on this machine
+  fftk train ff_tiny --out runs/tiny --nproc 2 --parallel blocks   # a 2-stage block pipeline
   torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint HOST:PORT -m fftoolkit train ff_tiny
 """)
 @click.argument("model")
@@ -92,12 +93,15 @@ Examples:
               "(torch.distributed; as torchrun --nproc-per-node N -m fftoolkit train ...).")
 @click.option("--rdzv-port", type=click.IntRange(0, 65535), default=0,
               help="With --nproc: the rendezvous port on 127.0.0.1. Default: a free one.")
-@click.option("--parallel", type=click.Choice(["data"]), default="data", show_default=True,
+@click.option("--parallel", type=click.Choice(["data", "blocks"]), default="data",
+              show_default=True,
               help="How ranks share the work: data = each a share of every batch, gradients "
-              "averaged (global batch = --batch-size).")
+              "averaged (global batch = --batch-size); blocks = each a contiguous group of "
+              "blocks, batches pipelined rank to rank (chunks cut at the ranks' boundaries).")
 @click.option("--dist-backend", type=click.Choice(["gloo", "nccl"]),
               help="Process-group backend. Default: gloo on CPU, nccl on CUDA.")
 @click.option("--ghost-batches", type=POSITIVE, default=1, hidden=True)  # data mode's reference
+@click.option("--pipeline-stages", type=POSITIVE, default=1, hidden=True)  # blocks mode's
 def train(model: str, out: str | None, nproc: int | None, rdzv_port: int, **options) -> None:
     """Train MODEL (a zoo name or a spec .yaml) with local Forward-Forward updates.
 

@@ -31,6 +31,9 @@ class Family:
     # normalise inputs with the training split's per-channel mean/std; otherwise keep pixels
     # on [0, 1], the scale the label overlays are drawn on
     pixel_statistics: bool
+    # the head reads only the block outputs of the training pass, so `--parallel blocks` can
+    # run it on the last stage (original FF's head takes a neutral-label pass through all)
+    block_pipeline: bool = False
 
 
 FAMILIES: dict[str, Family] = {}
@@ -50,6 +53,6 @@ def family_of(spec: Any) -> Family:
 
 
 register_family(Family("improved", ImprovedObjective, ImprovedPredictor, channels_last=True,
-                       pixel_statistics=True))
+                       pixel_statistics=True, block_pipeline=True))
 register_family(Family("original", OriginalObjective, OriginalPredictor, channels_last=False,
                        pixel_statistics=False))

@@ -2,8 +2,8 @@
 it computes, what crosses between ranks, and how one rank's failure reaches the others.
 
 The loop asks a `World` and never tests the world size itself, so a single process is the
-one-rank world and a later mode (`--parallel blocks`: FF's block pipeline) is another way of
-splitting the same steps.
+one-rank world; blocks mode (`--parallel blocks`: FF's block pipeline, `pipeline.py`) splits
+the same steps by blocks instead of rows, over the same process group.
 
 Data mode is an explicit all-reduce of each chunk's gradients, not DistributedDataParallel:
 FF steps every chunk of blocks (and the head) with its own backward and optimiser step inside
@@ -29,7 +29,7 @@ from torch import nn
 
 from fftoolkit.errors import FFTKError
 
-PARALLEL_MODES = ("data",)
+PARALLEL_MODES = ("data", "blocks")
 BACKENDS = ("gloo", "nccl")
 # The longest a rank waits for another in a collective: a hung peer ends the run, not the
 # machine's patience. A peer that dies is noticed sooner, by its launcher (it stops the rest).
@@ -51,7 +51,7 @@ class LostPeer(FFTKError):
 
 
 @contextmanager
-def _collective(rank: int) -> Iterator[None]:
+def collective(rank: int) -> Iterator[None]:
     """gloo and NCCL raise a bare RuntimeError when a peer closes or times out: one line."""
     try:
         yield
@@ -108,7 +108,7 @@ class World:
             return
         grads = [p.grad for p in params if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        with _collective(self.rank):
+        with collective(self.rank):
             dist.all_reduce(flat)
         flat /= self.size
         for g, v in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
@@ -120,7 +120,7 @@ class World:
             return
         for b in net.buffers():
             if b.is_floating_point():
-                with _collective(self.rank):
+                with collective(self.rank):
                     dist.all_reduce(b)
                 b /= self.size
 
@@ -128,7 +128,7 @@ class World:
         """Every rank starts from rank 0's weights (seeded alike already: this makes it sure)."""
         if self.size > 1:
             for t in net.state_dict().values():
-                with _collective(self.rank):
+                with collective(self.rank):
                     dist.broadcast(t, src=0)
 
     def sum(self, values: list[float]) -> list[float]:
@@ -138,7 +138,7 @@ class World:
         t = torch.tensor(values, dtype=torch.float64)
         if dist.get_backend() == "nccl":
             t = t.cuda()
-        with _collective(self.rank):
+        with collective(self.rank):
             dist.all_reduce(t)
         return t.tolist()
 
@@ -187,7 +187,7 @@ class World:
         """Wait up to STARTUP_TIMEOUT for every rank (gloo names the ranks that never came)."""
         if self.size == 1:
             return
-        with _collective(self.rank):
+        with collective(self.rank):
             if dist.get_backend() == "gloo":
                 dist.monitored_barrier(timeout=STARTUP_TIMEOUT)
             else:
@@ -195,7 +195,7 @@ class World:
 
     def _gather(self, obj: object) -> list[Any]:
         out: list[Any] = [None] * self.size
-        with _collective(self.rank):
+        with collective(self.rank):
             dist.all_gather_object(out, obj)
         return out
 

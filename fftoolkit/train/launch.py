@@ -39,7 +39,9 @@ def launch_local(nproc: int, port: int, command: list[str], out: str) -> None:
         # the ranks that died unexplained, the launcher's own SIGTERMs to the rest last
         dead = sorted((rank for rank, code in codes.items() if code not in (2, LOST_PEER_EXIT)),
                       key=lambda rank: codes[rank] == -signal.SIGTERM)
-        if not dead and 2 in codes.values():  # a rank's own one-line error is printed already
+        # a rank's own one-line error is printed already; the launcher may have stopped a rank
+        # that printed it too (SIGTERM) while it was exiting
+        if all(codes[r] == -signal.SIGTERM for r in dead) and 2 in codes.values():
             raise PeerError("", quiet=True) from None
         rank = dead[0] if dead else next(iter(codes))
         raise FFTKError(f"rank {rank} {_death(codes[rank])}; the other ranks were stopped "

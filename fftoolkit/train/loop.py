@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields, replace
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from fftoolkit.atomic import atomic_path
 from fftoolkit.data.dataset import Dataset, check_dataset_fits
 from fftoolkit.errors import FFTKError
-from fftoolkit.ff import chunk_schedule
+from fftoolkit.ff import chunk_schedule, pipeline_cuts
 from fftoolkit.ff.family import family_of
 from fftoolkit.ff.objectives import head_loss
 from fftoolkit.ff.predict import to_float
@@ -36,6 +37,7 @@ from fftoolkit.train.augment import random_crop_flip
 from fftoolkit.train.distributed import BACKENDS, PARALLEL_MODES, World, join_world
 from fftoolkit.train.evaluate import error_rates
 from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
+from fftoolkit.train.pipeline import Pipeline, check_blocks, check_resume
 from fftoolkit.train.precision import PRECISIONS, autocast, resolve, resumed
 from fftoolkit.train.runlock import run_lock
 
@@ -65,6 +67,7 @@ class TrainConfig:
     parallel: str = "data"  # how ranks share the work when a launcher started several
     dist_backend: str | None = None  # None: gloo on CPU, NCCL on CUDA
     ghost_batches: int = 1  # BatchNorm sees each batch as N sub-batches (data mode's reference)
+    pipeline_stages: int = 1  # chunks cut as for N block ranks (blocks mode's reference)
 
     def resolved(self, spec: ModelSpec) -> TrainConfig:
         """Fill unset fields from the spec's training schedule."""
@@ -82,7 +85,7 @@ class TrainConfig:
         )
 
 
-LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches")
+LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches", "pipeline_stages")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2**32-1
 
@@ -90,7 +93,7 @@ MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2
 def check_config(cfg: TrainConfig) -> None:
     """Refuse settings that would crash mid-run or silently fall back to the spec's value
     (`epochs=0` used to mean "the spec's epochs"), naming the option as the CLI spells it."""
-    for key in ("epochs", "batch_size", "limit", "threads", "ghost_batches"):
+    for key in ("epochs", "batch_size", "limit", "threads", "ghost_batches", "pipeline_stages"):
         value = getattr(cfg, key)
         if value is not None and not _is_int(value, low=1):
             raise FFTKError(f"{_flag(key)} must be a whole number >= 1, got {value!r}")
@@ -194,27 +197,45 @@ class Trainer:
                            for o in every]
         self.step = 0  # global iteration: its parity is the chunked routine's phase
         self.precision = cfg.precision or "fp32"
+        # what this process trains: every block and the head, or one stage of the block
+        # pipeline (`fftoolkit.train.pipeline` narrows these); chunks never straddle a cut
+        self.blocks = range(len(units))
+        self.has_head = True
+        self.cuts = pipeline_cuts(len(units), cfg.pipeline_stages)
 
-    def train_step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-                   parts: list[slice] | None = None
-                   ) -> tuple[list[float], torch.Tensor, list[torch.Tensor]]:
-        """One iteration over every chunk; returns per-block losses, head logits, features.
+    def train_step(self, x: torch.Tensor | None, labels: torch.Tensor,
+                   generator: torch.Generator, parts: list[slice] | None = None,
+                   received: torch.Tensor | None = None
+                   ) -> tuple[list[float], torch.Tensor | None, list[torch.Tensor | None]]:
+        """One iteration over every chunk of `self.blocks`; returns per-block losses (0 for the
+        blocks of other stages), head logits (None without the head), features (None where
+        this process did not compute them).
 
         `parts`: the rows this process computes, each normalised by BatchNorm on its own, their
         losses averaged (default: the whole batch as one). The random draws (negatives) are made
         for the whole batch, so every rank draws alike and its generator stays in step. The
         logits and features returned are those of the parts' rows, in order. Forwards run under
         the run's autocast (bf16 or none); backward and the optimisers stay fp32.
+
+        A later pipeline stage has no `x`: `received` is the (detached) output of the block
+        before its first, computed by the previous stage in this same step.
         """
         n = len(labels)
         parts = parts or [slice(0, n)]
-        with autocast(self.precision, self.device):
-            inputs = self.objective.inputs(x, labels, generator)
+        outputs: list[dict[int, torch.Tensor]] = [{} for _ in parts]
+        inputs = None
+        if self.blocks.start == 0:
+            with autocast(self.precision, self.device):
+                inputs = self.objective.inputs(x, labels, generator)
+        else:
+            assert received is not None and len(parts) == 1, "a later stage takes one input"
+            outputs[0][self.blocks.start - 1] = received
         num_units = len(self.net.units)
         losses = [0.0] * num_units
-        outputs: list[dict[int, torch.Tensor]] = [{} for _ in parts]
-        for chunk in chunk_schedule(num_units, self.step, self.cfg.routine):
+        for chunk in chunk_schedule(num_units, self.step, self.cfg.routine, self.cuts):
             first = chunk.blocks[0]
+            if first not in self.blocks:
+                continue  # another stage's chunk (cut chunks lie in one stage)
             chunk_loss = torch.zeros((), device=self.device)
             for out, rows in zip(outputs, parts, strict=True):
                 h = self.objective.part(inputs, n, rows) if first == 0 else out[first - 1]
@@ -237,24 +258,35 @@ class Trainer:
             for out in outputs:  # later chunks read detached copies only
                 for i in chunk.blocks:
                     out[i] = out[i].detach()
+        self.step += 1
+        feats = [torch.cat([out[i] for out in outputs]) if i in outputs[0] else None
+                 for i in range(num_units)]
+        if not self.has_head:
+            return losses, None, feats
+        return losses, self._train_head(x, labels, parts, outputs), feats
+
+    def _train_head(self, x: torch.Tensor | None, labels: torch.Tensor, parts: list[slice],
+                    outputs: list[dict[int, torch.Tensor]]) -> torch.Tensor:
+        """One step of the one-pass head on this step's detached features; its logits."""
         logits = []
         loss = torch.zeros((), device=self.device)
         for out, rows in zip(outputs, parts, strict=True):
             with autocast(self.precision, self.device):
-                logits.append(self.objective.head_logits(x[rows],
-                                                         [out[i] for i in range(num_units)]))
+                logits.append(self.objective.head_logits(
+                    None if x is None else x[rows],
+                    [out.get(i) for i in range(len(self.net.units))]))
                 loss = loss + head_loss(logits[-1], labels[rows]) / len(parts)
         self.head_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.world.average_gradients(self.net.head.parameters())
         self.head_optimizer.step()
-        self.step += 1
-        feats = [torch.cat([out[i] for out in outputs]) for i in range(num_units)]
-        return losses, torch.cat(logits).detach(), feats
+        return torch.cat(logits).detach()
 
     def end_epoch(self) -> None:
-        for s in self.schedulers:
-            s.step()
+        with warnings.catch_warnings():  # a pipeline stage never steps other stages' blocks
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step")
+            for s in self.schedulers:
+                s.step()
 
     def reschedule(self, milestones: list[int], gamma: float, done_epochs: int) -> None:
         """Change the LR schedule of a resumed run; only epochs still to come may change."""
@@ -368,7 +400,13 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     with world.agreed():
         # -- start or resume: the spec and settings of this run -------------------------------
         cfg, spec, saved = _start_or_resume(cfg, out, ckpt_path)  # saved: None for a new run
-        _check_split(cfg, world)
+        blocks_mode = cfg.parallel == "blocks" and world.size > 1
+        if blocks_mode or cfg.pipeline_stages > 1:
+            check_blocks(spec, world, cfg.pipeline_stages, cfg.ghost_batches)
+            if saved and blocks_mode:
+                check_resume(saved.metrics or [], world)
+        else:
+            _check_split(cfg, world)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = pick_device(cfg.device, world.local_rank)
@@ -382,7 +420,9 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     # -- network, optimisers, RNGs: fresh from the seed, or exactly where the checkpoint was ---
     torch.manual_seed(cfg.seed)  # the network's initial weights
     net = build_network_from_state(saved) if saved else create_model(spec)
-    trainer = Trainer(net, cfg, device, world)
+    # data mode averages the ranks' gradients in the trainer; blocks mode trains one stage
+    trainer = Trainer(net, cfg, device, None if blocks_mode else world)
+    pipeline = Pipeline(trainer, world) if blocks_mode else None
     world.broadcast_state(trainer.net)
     generator = torch.Generator().manual_seed(cfg.seed)  # shuffles, negatives, augmentation
     metrics: list[dict[str, Any]] = []
@@ -394,8 +434,11 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     train_args = {k: v for k, v in asdict(cfg).items() if k not in LAUNCH_FIELDS}
     for epoch in range(len(metrics), cfg.epochs):
         # -- epoch: one shuffled pass over the training subset, every block and the head ------
-        fit = _train_epoch(trainer, data, generator, cfg, epoch, progress)
-        world.average_buffers(net)  # BatchNorm statistics ran per rank
+        fit = _train_epoch(trainer, data, generator, cfg, epoch, progress, world, pipeline)
+        if pipeline:  # every rank gets every block (validation), rank 0 every optimiser
+            pipeline.end_epoch()
+        else:
+            world.average_buffers(net)  # BatchNorm statistics ran per rank
 
         # -- validate and log: both inference modes on the val split --------------------------
         val_one, val_multi = _validate(net, data, device, world)
@@ -410,6 +453,7 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
             "epoch_seconds": round(fit.seconds, 2),
             "data_wait_pct": round(100 * fit.data_seconds / max(fit.seconds, 1e-9), 2),
             "world_size": world.size,
+            "pipeline_stages": world.size if pipeline else cfg.pipeline_stages,
             "images_per_s": round(fit.images / fit.seconds, 1),
             "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
             "peak_device_mb": peak_device_mb(device),
@@ -431,6 +475,8 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
                 f"train err {record['train_one_pass_error']:.2f}%  val err one-pass "
                 f"{val_one:.2f}% multi-pass {val_multi:.2f}%  ({fit.seconds:.0f}s)"
             )
+    if pipeline:
+        pipeline.close()
     return ckpt_path
 
 
@@ -531,50 +577,69 @@ class _EpochFit:
 
 
 def _train_epoch(trainer: Trainer, data: _Data, generator: torch.Generator, cfg: TrainConfig,
-                 epoch: int, progress: bool) -> _EpochFit:
+                 epoch: int, progress: bool, world: World,
+                 pipeline: Pipeline | None = None) -> _EpochFit:
     """One shuffled pass over the training subset, then the LR schedules' step.
 
-    Every rank shuffles, decodes and augments the whole batch with the same generator (the
-    draws one process would make) and trains its share of the rows; a last batch is cut to a
-    multiple of the ranks (or ghost batches), so every share has the same size.
+    Data mode: every rank shuffles, decodes and augments the whole batch with the same
+    generator (the draws one process would make) and trains its share of the rows; a last batch
+    is cut to a multiple of the ranks (or ghost batches), so every share has the same size.
+    Blocks mode: the first rank alone draws and makes the batches; the others receive their
+    inputs and labels from the rank before, the last rank measures the training error.
     """
-    net, world = trainer.net, trainer.world
+    net = trainer.net
     net.train()
     t0 = time.perf_counter()
-    order = torch.randperm(len(data.images), generator=generator)
-    ways = world.size * cfg.ghost_batches
+    draws = pipeline is None or pipeline.first
+    order = torch.randperm(len(data.images), generator=generator) if draws else None
+    ways = 1 if pipeline else world.size * cfg.ghost_batches
     sums = np.zeros(len(net.units))
     wrong_one = wrong_multi = seen = batches = 0
     data_seconds = 0.0
-    bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+    bar = tqdm(range(0, len(data.images), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                unit="batch", leave=False, disable=not progress)
     for start in bar:
         t_batch = time.perf_counter()
-        idx = order[start:start + cfg.batch_size]
-        idx = idx[:len(idx) - len(idx) % ways]
-        if not len(idx):
+        n = min(cfg.batch_size, len(data.images) - start)
+        if not n - n % ways:
             continue
-        x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
-        if cfg.augment:
-            x = random_crop_flip(x, generator)
-        y = data.labels[idx]
-        x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
-        y = y.to(trainer.device, non_blocking=True)
+        x = y = None
+        if draws:
+            x, y = _batch(data, order[start:start + n - n % ways], generator, cfg, trainer)
         data_seconds += time.perf_counter() - t_batch
-        parts = world.parts(len(y), cfg.ghost_batches)
-        losses, logits, feats = trainer.train_step(x, y, generator, parts)
-        y = y[parts[0].start:parts[-1].stop]  # the rows this process trained
-        e1, e2 = _train_error(trainer, logits, feats, y)
+        if pipeline:
+            losses, logits, feats, y = pipeline.step(x, y, generator)
+        else:
+            parts = world.parts(len(y), cfg.ghost_batches)
+            losses, logits, feats = trainer.train_step(x, y, generator, parts)
+            y = y[parts[0].start:parts[-1].stop]  # the rows this process trained
+        if logits is not None:  # the head's rank (every rank but in blocks mode)
+            e1, e2 = _train_error(trainer, logits, feats, y)
+            wrong_one, wrong_multi, seen = wrong_one + e1, wrong_multi + e2, seen + len(y)
         sums += losses
-        wrong_one, wrong_multi = wrong_one + e1, wrong_multi + e2
-        seen, batches = seen + len(y), batches + 1
-        bar.set_postfix(loss=f"{sum(losses):.3f}", err=f"{100 * wrong_one / seen:.1f}%")
+        batches += 1
+        shown = {"loss": f"{sum(losses):.3f}"}  # this rank's blocks; the error where the head is
+        if seen:
+            shown["err"] = f"{100 * wrong_one / seen:.1f}%"
+        bar.set_postfix(shown)
         world.step_done(trainer.step)
     trainer.end_epoch()
     *loss_sums, wrong_one, wrong_multi, seen = world.sum([*sums, wrong_one, wrong_multi, seen])
+    owners = 1 if pipeline else world.size  # ranks whose losses of one block add up
     return _EpochFit(
-        loss_per_block=[round(float(v) / world.size, 5) for v in
+        loss_per_block=[round(float(v) / owners, 5) for v in
                         np.asarray(loss_sums) / max(batches, 1)],
         one_pass_error=round(100 * wrong_one / max(seen, 1), 3),
         multi_pass_error=round(100 * wrong_multi / seen, 3) if wrong_multi >= 0 else None,
         seconds=time.perf_counter() - t0, data_seconds=data_seconds, images=int(seen))
+
+
+def _batch(data: _Data, idx: torch.Tensor, generator: torch.Generator, cfg: TrainConfig,
+           trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images (normalised, augmented) and labels of one batch, on the trainer's device."""
+    x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
+    if cfg.augment:
+        x = random_crop_flip(x, generator)
+    y = data.labels[idx]
+    x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
+    return x, y.to(trainer.device, non_blocking=True)
