@@ -128,6 +128,32 @@ def conv2d(ctx: Context, op: Operator, p: str) -> str:
     return f"fftk_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
+def depthwise_conv2d(ctx: Context, op: Operator, p: str) -> str:
+    (x, w, b, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    _int8(op, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, x)
+    out_h, out_w, out_c = _nhwc(op, y)
+    one, kh, kw, wc = w.shape
+    mult_c = out_c // in_c if in_c else 0
+    if one != 1 or wc != out_c or mult_c * in_c != out_c:
+        raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
+    o = op.options
+    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
+    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
+    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
+    lo, hi = _act(op, y)
+    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    ctx.decls.append(
+        f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
+        f"{out_c}, {mult_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
+        f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
+        f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{ctx.ints(p + '_shift', shift)}}};")
+    ctx.kernels.add("fftk_depthwise_conv2d_s8")
+    return f"fftk_depthwise_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
 def max_pool(ctx: Context, op: Operator, p: str) -> str:
     (x, *_), y = _tensors(ctx, op)
     assert x is not None
@@ -312,7 +338,8 @@ def reshape(ctx: Context, op: Operator, p: str) -> str:
 
 # TFLite builtin -> its lowering (the C engine's op table)
 LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
-    "CONV_2D": conv2d, "MAX_POOL_2D": max_pool, "FULLY_CONNECTED": fully_connected,
+    "CONV_2D": conv2d, "DEPTHWISE_CONV_2D": depthwise_conv2d, "MAX_POOL_2D": max_pool,
+    "FULLY_CONNECTED": fully_connected,
     "ADD": add, "QUANTIZE": requantize, "TRANSPOSE": transpose, "PAD": pad,
     "CONCATENATION": concatenation, "GATHER_ND": gather_nd, "RESHAPE": reshape,
 }

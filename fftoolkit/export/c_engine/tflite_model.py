@@ -82,6 +82,12 @@ def _options(op: str, opts: Table | None) -> dict[str, Any]:
                 "stride_w": opts.scalar(1, "<i"), "stride_h": opts.scalar(2, "<i"),
                 "activation": ACTIVATIONS.get(opts.scalar(3, "<b"), "?"),
                 "dilation_w": opts.scalar(4, "<i", 1), "dilation_h": opts.scalar(5, "<i", 1)}
+    if op == "DEPTHWISE_CONV_2D":
+        return {"padding": PADDINGS.get(opts.scalar(0, "<b"), "?"),
+                "stride_w": opts.scalar(1, "<i"), "stride_h": opts.scalar(2, "<i"),
+                "depth_multiplier": opts.scalar(3, "<i"),
+                "activation": ACTIVATIONS.get(opts.scalar(4, "<b"), "?"),
+                "dilation_w": opts.scalar(5, "<i", 1), "dilation_h": opts.scalar(6, "<i", 1)}
     if op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return {"padding": PADDINGS.get(opts.scalar(0, "<b"), "?"),
                 "stride_w": opts.scalar(1, "<i"), "stride_h": opts.scalar(2, "<i"),

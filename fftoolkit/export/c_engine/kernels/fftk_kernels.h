@@ -55,6 +55,15 @@ typedef struct {
 } fftk_conv_params;
 
 typedef struct {
+  int32_t in_h, in_w, in_c, out_h, out_w, out_c, depth_multiplier; /* out_c = in_c * mult */
+  int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
+  int32_t in_offset, out_offset, act_min, act_max;
+  const int8_t *filter;     /* [1][k_h][k_w][out_c] */
+  const int32_t *bias;      /* [out_c] or NULL */
+  const int32_t *multiplier, *shift; /* [out_c] */
+} fftk_dwconv_params;
+
+typedef struct {
   int32_t in_h, in_w, c, out_h, out_w;
   int32_t f_h, f_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max;
 } fftk_pool_params;
@@ -104,6 +113,7 @@ typedef struct {
 /* --- kernels (one per file) --- */
 
 void fftk_conv2d_s8(const fftk_conv_params *p, const int8_t *in, int8_t *out);
+void fftk_depthwise_conv2d_s8(const fftk_dwconv_params *p, const int8_t *in, int8_t *out);
 void fftk_max_pool_s8(const fftk_pool_params *p, const int8_t *in, int8_t *out);
 void fftk_fully_connected_s8(const fftk_fc_params *p, const int8_t *in, int8_t *out);
 void fftk_add_s8(const fftk_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
