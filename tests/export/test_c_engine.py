@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine import EngineSpec, read_model, write_c_engine
+from fftoolkit.export.c_engine import (
+    EngineSpec,
+    bundle_engine_spec,
+    read_model,
+    write_bundle_c,
+    write_c_engine,
+)
 from fftoolkit.export.c_engine.fixedpoint import quantize_multiplier, round_half_away
 from fftoolkit.runtime.manifest import TensorInfo, load_manifest
 from fftoolkit.runtime.quant import quantize
@@ -28,9 +34,7 @@ N_IMAGES = 200
 
 
 def _spec(bundle: Path) -> EngineSpec:
-    m = load_manifest(bundle)
-    outs = [o.name for o in m.artifacts["tflite-int8"].fused.outputs]
-    return EngineSpec(m.model_name, m.classes, outs[0], outs[1:], int(m.multi_pass["groups"]))
+    return bundle_engine_spec(load_manifest(bundle))
 
 
 def _export(weights: Path, out: Path, calib: str) -> Path:
@@ -47,7 +51,8 @@ def _build(bundle: Path) -> Path:
     if shutil.which("cc") is None or shutil.which("make") is None:
         pytest.skip("no C compiler (cc) or make on PATH: the C engine cannot be built here")
     c_dir = bundle / "c"
-    write_c_engine(bundle / "model.int8.tflite", c_dir, _spec(bundle))
+    if not (c_dir / "fftk_model.c").is_file():
+        write_bundle_c(bundle)
     subprocess.run(["make", "-s", "host", "CFLAGS=-O2 -Werror"], cwd=c_dir, check=True)
     return c_dir / "build" / "fftk_infer"
 
@@ -151,6 +156,10 @@ def test_unsupported_op_and_float_model_are_one_line_errors(cifar_bundle: Path,
     with pytest.raises(FFTKError, match="int8") as err:
         write_c_engine(cifar_bundle / "model.tflite", tmp_path / "c2", _spec(cifar_bundle))
     assert "\n" not in str(err.value)
+    manifest = load_manifest(cifar_bundle)
+    del manifest.artifacts["tflite-int8"]
+    with pytest.raises(FFTKError, match="--quantize int8"):
+        bundle_engine_spec(manifest)
 
 
 def test_quantize_multiplier() -> None:
