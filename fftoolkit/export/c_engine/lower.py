@@ -1,0 +1,354 @@
+"""Each TFLite operator -> one kernel call with a const parameter block (integers only).
+
+A lowering checks what its kernel assumes (int8, batch 1, no broadcast) and raises one-line
+FFTKErrors naming the operator otherwise, so an unsupported graph fails at export, not on a
+board. `LOWERINGS` is the op table: a new op is one function here plus its kernel file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.export.c_engine.fixedpoint import (
+    activation_range,
+    per_channel_multipliers,
+    per_tensor_fc_multiplier,
+    quantize_multiplier,
+)
+from fftoolkit.export.c_engine.tflite_model import Model, Operator, Tensor
+
+
+@dataclass
+class Context:
+    """What lowering collects: const arrays and parameter blocks (C source), kernel files."""
+
+    model: Model
+    placed: dict[int, str]  # activation tensor index -> C expression of its data
+    decls: list[str] = field(default_factory=list)
+    kernels: set[str] = field(default_factory=set)
+    _arrays: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def array(self, t: Tensor, ctype: str) -> str:
+        """The const C array holding a constant tensor (written once, however often used)."""
+        key = (t.index, ctype)
+        if key not in self._arrays:
+            if t.data is None:
+                raise FFTKError(f"C engine: tensor {t.name!r} must be a constant")
+            name = f"k{t.index}"
+            self.decls.append(c_array(name, ctype, np.asarray(t.data).ravel()))
+            self._arrays[key] = name
+        return self._arrays[key]
+
+    def pointer(self, index: int) -> str:
+        """C expression of an int8 tensor's data: its arena slot, the input, or a constant."""
+        if index in self.placed:
+            return self.placed[index]
+        t = self.model.tensors[index]
+        if t.data is None:
+            raise FFTKError(f"C engine: tensor {t.name!r} is read before any operator writes it")
+        return self.array(t, "int8_t")
+
+    def ints(self, name: str, values: list[int]) -> str:
+        self.decls.append(c_array(name, "int32_t", np.asarray(values, np.int64)))
+        return name
+
+
+def c_array(name: str, ctype: str, values: np.ndarray) -> str:
+    rows = [", ".join(str(int(v)) for v in values[i:i + 24]) for i in range(0, len(values), 24)]
+    body = ",\n  ".join(rows) if rows else "0"
+    return f"static const {ctype} {name}[{max(len(values), 1)}] = {{\n  {body}\n}};"
+
+
+def _fail(op: Operator, why: str) -> FFTKError:
+    return FFTKError(f"C engine: operator {op.index} ({op.op}) {why}")
+
+
+def _int8(op: Operator, *ts: Tensor) -> None:
+    for t in ts:
+        if t.dtype != "int8":
+            raise _fail(op, f"has {t.dtype} tensor {t.name!r}; the C engine runs int8 only")
+
+
+def _nhwc(op: Operator, t: Tensor) -> tuple[int, int, int]:
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise _fail(op, f"needs a batch-1 NHWC tensor, {t.name!r} is {list(t.shape)}")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def _padding(op: Operator, padding: str, size: int, stride: int, k: int, dil: int,
+             out: int) -> int:
+    """Leading padding (SAME: total split, the odd one at the end), checking the out size."""
+    eff = (k - 1) * dil + 1
+    expect = (size + stride - 1) // stride if padding == "SAME" else (size - eff + stride) // stride
+    if padding not in ("SAME", "VALID") or expect != out:
+        raise _fail(op, f"has padding {padding} giving {expect}, but its output is {out}")
+    if padding == "VALID":
+        return 0
+    return max(0, (out - 1) * stride + eff - size) // 2
+
+
+def _act(op: Operator, out: Tensor) -> tuple[int, int]:
+    try:
+        return activation_range(op.options.get("activation", "NONE"), out.scale, out.zero_point)
+    except ValueError as exc:
+        raise _fail(op, str(exc)) from None
+
+
+def _tensors(ctx: Context, op: Operator) -> tuple[list[Tensor | None], Tensor]:
+    ins = [ctx.model.tensors[i] if i >= 0 else None for i in op.inputs]
+    return ins, ctx.model.tensors[op.outputs[0]]
+
+
+def conv2d(ctx: Context, op: Operator, p: str) -> str:
+    (x, w, b, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    _int8(op, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, x)
+    out_h, out_w, out_c = _nhwc(op, y)
+    oc, kh, kw, ic = w.shape
+    if oc != out_c or ic != in_c:
+        raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
+    o = op.options
+    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
+    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
+    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
+    lo, hi = _act(op, y)
+    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    ctx.decls.append(
+        f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
+        f"{out_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
+        f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
+        f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{ctx.ints(p + '_shift', shift)}}};")
+    ctx.kernels.add("fftk_conv2d_s8")
+    return f"fftk_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def depthwise_conv2d(ctx: Context, op: Operator, p: str) -> str:
+    (x, w, b, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    _int8(op, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, x)
+    out_h, out_w, out_c = _nhwc(op, y)
+    one, kh, kw, wc = w.shape
+    mult_c = out_c // in_c if in_c else 0
+    if one != 1 or wc != out_c or mult_c * in_c != out_c:
+        raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
+    o = op.options
+    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
+    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
+    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
+    lo, hi = _act(op, y)
+    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    ctx.decls.append(
+        f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
+        f"{out_c}, {mult_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
+        f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
+        f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{ctx.ints(p + '_shift', shift)}}};")
+    ctx.kernels.add("fftk_depthwise_conv2d_s8")
+    return f"fftk_depthwise_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def max_pool(ctx: Context, op: Operator, p: str) -> str:
+    (x, *_), y = _tensors(ctx, op)
+    assert x is not None
+    _int8(op, x, y)
+    in_h, in_w, c = _nhwc(op, x)
+    out_h, out_w, _ = _nhwc(op, y)
+    if (x.scale, x.zero_point) != (y.scale, y.zero_point):
+        raise _fail(op, "rescales its input; the C engine's max pool does not")
+    o = op.options
+    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], o["filter_h"], 1, out_h)
+    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], o["filter_w"], 1, out_w)
+    lo, hi = _act(op, y)
+    ctx.decls.append(
+        f"static const fftk_pool_params {p} = {{{in_h}, {in_w}, {c}, {out_h}, {out_w}, "
+        f"{o['filter_h']}, {o['filter_w']}, {o['stride_h']}, {o['stride_w']}, {pad_top}, "
+        f"{pad_left}, {lo}, {hi}}};")
+    ctx.kernels.add("fftk_max_pool_s8")
+    return f"fftk_max_pool_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def fully_connected(ctx: Context, op: Operator, p: str) -> str:
+    (x, w, *rest), y = _tensors(ctx, op)
+    b = rest[0] if rest else None
+    assert x is not None and w is not None
+    _int8(op, x, w, y)
+    if op.options.get("weights_format", 0) != 0:
+        raise _fail(op, "has shuffled weights; the C engine reads the default layout")
+    out_depth, in_depth = w.shape
+    if x.size % in_depth or y.size != x.size // in_depth * out_depth:
+        raise _fail(op, f"input {list(x.shape)} does not fit weights {list(w.shape)}")
+    if len(w.scales) > 1:
+        mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_depth)
+    else:
+        m, s = per_tensor_fc_multiplier(x.scale, w.scale, y.scale)
+        mult, shift = [m] * out_depth, [s] * out_depth
+    lo, hi = _act(op, y)
+    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    ctx.decls.append(
+        f"static const fftk_fc_params {p} = {{{x.size // in_depth}, {in_depth}, {out_depth}, "
+        f"{-x.zero_point}, {-w.zero_point}, {y.zero_point}, {lo}, {hi}, "
+        f"{ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{ctx.ints(p + '_shift', shift)}}};")
+    ctx.kernels.add("fftk_fully_connected_s8")
+    return f"fftk_fully_connected_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def add(ctx: Context, op: Operator, p: str) -> str:
+    (a, b), y = _tensors(ctx, op)
+    assert a is not None and b is not None
+    _int8(op, a, b, y)
+    if a.shape != b.shape or a.shape != y.shape:
+        raise _fail(op, f"broadcasts {list(a.shape)} + {list(b.shape)}; the C engine does not")
+    left = 20
+    twice_max = 2 * max(float(a.scale), float(b.scale))
+    m1, s1 = quantize_multiplier(float(a.scale) / twice_max)
+    m2, s2 = quantize_multiplier(float(b.scale) / twice_max)
+    mo, so = quantize_multiplier(twice_max / ((1 << left) * float(y.scale)))
+    lo, hi = _act(op, y)
+    ctx.decls.append(
+        f"static const fftk_add_params {p} = {{{y.size}, {left}, {-a.zero_point}, {m1}, {s1}, "
+        f"{-b.zero_point}, {m2}, {s2}, {y.zero_point}, {mo}, {so}, {lo}, {hi}}};")
+    ctx.kernels.add("fftk_add_s8")
+    return (f"fftk_add_s8(&{p}, {ctx.pointer(a.index)}, {ctx.pointer(b.index)}, "
+            f"{ctx.pointer(y.index)});")
+
+
+def requantize(ctx: Context, op: Operator, p: str) -> str:
+    (x, *_), y = _tensors(ctx, op)
+    assert x is not None
+    _int8(op, x, y)
+    m, s = quantize_multiplier(float(x.scale) / float(y.scale))
+    ctx.decls.append(f"static const fftk_requant_params {p} = {{{y.size}, {x.zero_point}, "
+                     f"{y.zero_point}, {m}, {s}}};")
+    ctx.kernels.add("fftk_requantize_s8")
+    return f"fftk_requantize_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def _same_quant(op: Operator, x: Tensor, y: Tensor) -> None:
+    _int8(op, x, y)
+    if (x.scale, x.zero_point) != (y.scale, y.zero_point):
+        raise _fail(op, "changes the quantization; the C engine expects it unchanged")
+
+
+def _dims4(op: Operator, shape: tuple[int, ...]) -> list[int]:
+    if len(shape) > 4:
+        raise _fail(op, f"has {len(shape)} dims; the C engine handles up to 4")
+    return [1] * (4 - len(shape)) + list(shape)
+
+
+def _const(op: Operator, t: Tensor | None) -> np.ndarray:
+    if t is None or t.data is None:
+        raise _fail(op, "needs a constant second input")
+    return np.asarray(t.data, np.int64)
+
+
+def transpose(ctx: Context, op: Operator, p: str) -> str:
+    (x, perm_t), y = _tensors(ctx, op)
+    assert x is not None
+    _same_quant(op, x, y)
+    lead = 4 - len(x.shape)
+    perm = list(range(lead)) + [int(d) + lead for d in _const(op, perm_t)]
+    shape = _dims4(op, x.shape)
+    ctx.decls.append(f"static const fftk_transpose_params {p} = {{{{{', '.join(map(str, shape))}"
+                     f"}}, {{{', '.join(map(str, perm))}}}}};")
+    ctx.kernels.add("fftk_transpose_s8")
+    return f"fftk_transpose_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def pad(ctx: Context, op: Operator, p: str) -> str:
+    (x, pads_t, *rest), y = _tensors(ctx, op)
+    assert x is not None
+    _same_quant(op, x, y)
+    pads = _const(op, pads_t).reshape(-1, 2)
+    lead = [[0, 0]] * (4 - len(pads))
+    pads4 = np.asarray(lead + pads.tolist(), np.int64)
+    value = y.zero_point
+    if rest and rest[0] is not None:
+        value = int(_const(op, rest[0]).ravel()[0])
+    shape = _dims4(op, x.shape)
+    ctx.decls.append(
+        f"static const fftk_pad_params {p} = {{{{{', '.join(map(str, shape))}}}, "
+        f"{{{', '.join(str(v) for v in pads4[:, 0])}}}, "
+        f"{{{', '.join(str(v) for v in pads4[:, 1])}}}, {value}}};")
+    ctx.kernels.add("fftk_pad_s8")
+    return f"fftk_pad_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def concatenation(ctx: Context, op: Operator, p: str) -> str:
+    ins, y = _tensors(ctx, op)
+    if not 1 <= len(ins) <= 8:
+        raise _fail(op, f"joins {len(ins)} inputs; the C engine joins 1 to 8")
+    axis = op.options.get("axis", 0) % len(y.shape)
+    lo, hi = _act(op, y)
+    if (lo, hi) != (-128, 127):
+        raise _fail(op, "has a fused activation; the C engine's concatenation has none")
+    inner = []
+    for x in ins:
+        assert x is not None
+        _same_quant(op, x, y)
+        inner.append(int(np.prod(x.shape[axis:], dtype=np.int64)))
+    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+    ptrs = ", ".join(ctx.pointer(x.index) for x in ins if x is not None)
+    ctx.decls.append(f"static const fftk_concat_params {p} = {{{outer}, {len(ins)}, "
+                     f"{{{', '.join(map(str, inner))}}}}};")
+    ctx.kernels.add("fftk_concat_s8")
+    return (f"{{ const int8_t *ins[{len(ins)}]; {_fill('ins', ptrs)} "
+            f"fftk_concat_s8(&{p}, ins, {ctx.pointer(y.index)}); }}")
+
+
+def _fill(name: str, ptrs: str) -> str:
+    """C89/C99-portable array fill (no compound literals of non-constant pointers)."""
+    return " ".join(f"{name}[{i}] = {v.strip()};" for i, v in enumerate(ptrs.split(",")))
+
+
+def gather_nd(ctx: Context, op: Operator, p: str) -> str:
+    (x, idx), y = _tensors(ctx, op)
+    assert x is not None
+    _same_quant(op, x, y)
+    indices = _const(op, idx)
+    depth = int(indices.shape[-1])
+    n = int(indices.size // depth)
+    if depth > 4 or depth > len(x.shape):
+        raise _fail(op, f"indexes {depth} dims of {list(x.shape)}")
+    dims = list(x.shape[:depth])
+    if (indices < 0).any() or (indices >= np.asarray(dims)).any():
+        raise _fail(op, "has an index outside its input")
+    slice_ = int(np.prod(x.shape[depth:], dtype=np.int64))
+    arr = ctx.array(idx, "int32_t")
+    ctx.decls.append(f"static const fftk_gather_nd_params {p} = {{{n}, {depth}, {slice_}, "
+                     f"{arr}, {{{', '.join(map(str, dims + [1] * (4 - depth)))}}}}};")
+    ctx.kernels.add("fftk_gather_nd_s8")
+    return f"fftk_gather_nd_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+def reshape(ctx: Context, op: Operator, p: str) -> str:
+    (x, *_), y = _tensors(ctx, op)
+    assert x is not None
+    _same_quant(op, x, y)
+    ctx.kernels.add("fftk_copy_s8")
+    return f"fftk_copy_s8({y.size}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
+# TFLite builtin -> its lowering (the C engine's op table)
+LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
+    "CONV_2D": conv2d, "DEPTHWISE_CONV_2D": depthwise_conv2d, "MAX_POOL_2D": max_pool,
+    "FULLY_CONNECTED": fully_connected,
+    "ADD": add, "QUANTIZE": requantize, "TRANSPOSE": transpose, "PAD": pad,
+    "CONCATENATION": concatenation, "GATHER_ND": gather_nd, "RESHAPE": reshape,
+}
+
+
+def lower(ctx: Context, op: Operator) -> str:
+    """The C statement running `op` (its parameter block goes to ctx.decls)."""
+    fn = LOWERINGS.get(op.op)
+    if fn is None:
+        raise FFTKError(f"C engine: operator {op.index} is {op.op}, which the C engine does not "
+                        f"support (it runs {', '.join(sorted(LOWERINGS))})")
+    return fn(ctx, op, f"op{op.index}")

@@ -1,0 +1,172 @@
+"""The generated C engine is bit-exact with TensorFlow Lite Micro on real images.
+
+For the shipped FF_tiny (CIFAR-10, the bundled demo set) and FF_tiny_mnist (real MNIST): the
+int8 model is exported, its C engine generated and compiled with `cc -O2`, and 200 images run
+through both. The int8 logits must be equal on every image; the C goodness (integer sums of
+(q - zero_point)^2 per class channel group) must equal the same sums over the int8 feature
+tensors TFLM outputs (the int8 model's own outputs, so no variant model is needed).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fftoolkit.errors import FFTKError
+from fftoolkit.export.c_engine import (
+    EngineSpec,
+    bundle_engine_spec,
+    read_model,
+    write_bundle_c,
+    write_c_engine,
+)
+from fftoolkit.export.c_engine.fixedpoint import quantize_multiplier, round_half_away
+from fftoolkit.runtime.manifest import TensorInfo, load_manifest
+from fftoolkit.runtime.quant import quantize
+
+REPO = Path(__file__).resolve().parents[2]
+WEIGHTS = REPO / "models" / "weights"
+N_IMAGES = 200
+
+
+def _spec(bundle: Path) -> EngineSpec:
+    return bundle_engine_spec(load_manifest(bundle))
+
+
+def _export(weights: Path, out: Path, calib: str) -> Path:
+    from fftoolkit.export import ExportOptions, export_bundle
+
+    export_bundle(weights, out, ExportOptions(target="tflite", quantize="int8",
+                                              calib_dataset=calib, calib_samples=64,
+                                              eval_samples=0), progress=False)
+    return out
+
+
+def _build(bundle: Path) -> Path:
+    """Generate DIR/c and `make host`; skip (saying why) where there is no C compiler."""
+    if shutil.which("cc") is None or shutil.which("make") is None:
+        pytest.skip("no C compiler (cc) or make on PATH: the C engine cannot be built here")
+    c_dir = bundle / "c"
+    if not (c_dir / "fftk_model.c").is_file():
+        write_bundle_c(bundle)
+    subprocess.run(["make", "-s", "host", "CFLAGS=-O2 -Werror"], cwd=c_dir, check=True)
+    return c_dir / "build" / "fftk_infer"
+
+
+def _int8_inputs(bundle: Path, images: np.ndarray) -> np.ndarray:
+    m = load_manifest(bundle)
+    info: TensorInfo = m.artifacts["tflite-int8"].fused.inputs[0]
+    mean = np.asarray(m.normalization["mean"], np.float32)
+    std = np.asarray(m.normalization["std"], np.float32)
+    return quantize((images.astype(np.float32) / np.float32(255.0) - mean) / std, info)
+
+
+def _tflm(bundle: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFLM's int8 logits and the integer goodness sums of its int8 feature outputs."""
+    tflm = pytest.importorskip("tflite_micro", reason="tflite-micro (the reference) not installed")
+    m = load_manifest(bundle)
+    outs = m.artifacts["tflite-int8"].fused.outputs
+    groups = int(m.multi_pass["groups"])
+    interp = tflm.runtime.Interpreter.from_file(str(bundle / "model.int8.tflite"),
+                                                arena_size=4 << 20)
+    logits, goodness = [], []
+    for image in x:
+        interp.set_input(image[None], 0)
+        interp.invoke()
+        logits.append(interp.get_output(0)[0])
+        sums = []
+        for k, out in enumerate(outs[1:], start=1):
+            assert out.quant is not None
+            f = interp.get_output(k)[0].astype(np.int64) - int(out.quant["zero_point"])
+            sums.append(np.square(f).reshape(-1, groups, f.shape[-1] // groups).sum(axis=(0, 2)))
+        goodness.append(np.concatenate(sums))
+    return np.asarray(logits, np.int8), np.asarray(goodness, np.int64)
+
+
+def _engine(binary: Path, x: np.ndarray, n_logits: int) -> tuple[np.ndarray, np.ndarray]:
+    out = subprocess.run([str(binary)], input=x.tobytes(), capture_output=True, check=True).stdout
+    rec = np.frombuffer(out, np.uint8).reshape(len(x), -1)
+    return rec[:, :n_logits].view(np.int8), rec[:, n_logits:].copy().view("<i4")
+
+
+def _check_bit_exact(bundle: Path, images: np.ndarray) -> None:
+    x = _int8_inputs(bundle, images)
+    ref_logits, ref_goodness = _tflm(bundle, x)
+    logits, goodness = _engine(_build(bundle), x, ref_logits.shape[1])
+    assert len(x) == N_IMAGES
+    same_logits = (logits == ref_logits).all(axis=1)
+    same_goodness = (goodness == ref_goodness).all(axis=1)
+    assert same_logits.all(), f"logits differ on {np.flatnonzero(~same_logits)[:10]}"
+    assert same_goodness.all(), f"goodness differs on {np.flatnonzero(~same_goodness)[:10]}"
+
+
+@pytest.fixture(scope="module")
+def cifar_bundle(tmp_path_factory: pytest.TempPathFactory, cifar_jpeg_tar: Path) -> Path:
+    return _export(WEIGHTS / "ff_tiny-cifar10.safetensors",
+                   tmp_path_factory.mktemp("c-engine") / "ff_tiny", str(cifar_jpeg_tar))
+
+
+def test_ff_tiny_bit_exact_with_tflm_on_demo_images(cifar_bundle: Path) -> None:
+    from fftoolkit.runtime.demo_set import load_demo_set
+
+    images = np.stack(load_demo_set(load_manifest(cifar_bundle).classes).images[:N_IMAGES])
+    _check_bit_exact(cifar_bundle, images)
+
+
+def test_ff_tiny_mnist_bit_exact_with_tflm_on_mnist(tmp_path: Path, shared_data: Path) -> None:
+    from fftoolkit.export.calib import load_images
+    from fftoolkit.models import build_network_from_state, load_checkpoint
+
+    weights = WEIGHTS / "ff_tiny_mnist-mnist.safetensors"
+    bundle = _export(weights, tmp_path / "ff_tiny_mnist", str(shared_data / "mnist"))
+    state = load_checkpoint(weights)
+    spec = build_network_from_state(state).spec
+    held = load_images(str(shared_data / "mnist"), "val", N_IMAGES, state, spec, seed=1)
+    _check_bit_exact(bundle, held.images)
+
+
+def test_reader_agrees_with_litert(cifar_bundle: Path) -> None:
+    """The flatbuffer reader's shapes and quantization are LiteRT's."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = cifar_bundle / "model.int8.tflite"
+    ours = read_model(path)
+    interp = Interpreter(str(path))
+    for d in interp.get_tensor_details():
+        t = ours.tensors[d["index"]]
+        assert list(t.shape) == list(d["shape"]) and t.name == d["name"]
+        q = d["quantization_parameters"]
+        np.testing.assert_array_equal(t.scales, q["scales"])
+        np.testing.assert_array_equal(t.zero_points, q["zero_points"])
+
+
+def test_unsupported_op_and_float_model_are_one_line_errors(cifar_bundle: Path,
+                                                            tmp_path: Path) -> None:
+    from fftoolkit.export.c_engine.emit import generate
+
+    model = read_model(cifar_bundle / "model.int8.tflite")
+    model.operators[2].op = "SOFTMAX"
+    with pytest.raises(FFTKError, match=r"operator 2 is SOFTMAX") as err:
+        generate(model, _spec(cifar_bundle), tmp_path / "c")
+    assert "\n" not in str(err.value)
+    with pytest.raises(FFTKError, match="int8") as err:
+        write_c_engine(cifar_bundle / "model.tflite", tmp_path / "c2", _spec(cifar_bundle))
+    assert "\n" not in str(err.value)
+    manifest = load_manifest(cifar_bundle)
+    del manifest.artifacts["tflite-int8"]
+    with pytest.raises(FFTKError, match="--quantize int8"):
+        bundle_engine_spec(manifest)
+
+
+def test_quantize_multiplier() -> None:
+    assert round_half_away(2.5) == 3 and round_half_away(-2.5) == -3
+    assert quantize_multiplier(0.0) == (0, 0)
+    assert quantize_multiplier(0.5) == (1 << 30, 0)
+    assert quantize_multiplier(1.0) == (1 << 30, 1)
+    assert quantize_multiplier(2.0 ** -40) == (0, 0)  # flushed: every bit shifted out
+    m, s = quantize_multiplier(0.3)
+    assert abs(m * 2.0 ** (s - 31) - 0.3) < 1e-9
