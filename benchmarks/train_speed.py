@@ -9,8 +9,9 @@ Each variant builds the network from its spec (seed 0) and runs `Trainer.train_s
 CIFAR-10 images (the bundled demo set, batch 128, augmented as in training), timing `--steps`
 steps after the first two. An epoch is 45,000 training images = 352 steps; compile time (the
 first steps' excess over the steady step) is added once, so "epoch s" is what a whole epoch
-costs with that lever. The data path (index, normalise, augment) is timed apart, as its share
-of a step. Ratios are only meaningful within one run: the JSON names the CPU and threads.
+costs with that lever (inductor's cache starts empty, as on a first run). The data path
+(index, normalise, augment) is timed apart, as its share of a step. Ratios are only meaningful
+within one run: the JSON names the CPU and threads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,6 +69,10 @@ def measure(model: str, variant: str, steps: int) -> dict:
                       milestones=[], gamma=1.0, precision="bf16" if variant == "bf16" else "fp32")
     trainer = Trainer(net, cfg, torch.device("cpu"))
     if variant == "compile":
+        torch._dynamo.reset()  # blocks share one forward: recompiles of another model count
+        # one graph per block and input kind (the first block's input needs no grad): more
+        # than dynamo's default limit of 8 on deeper nets, which would silently run eager
+        torch._dynamo.config.recompile_limit = 64
         for i, unit in enumerate(net.units):
             net.units[i] = torch.compile(unit)
     generator = torch.Generator().manual_seed(0)
@@ -88,6 +94,8 @@ def measure(model: str, variant: str, steps: int) -> dict:
 
 
 def main() -> None:
+    # a fresh inductor cache: the compile time is that of a user's first run, not a re-run's
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="fftk-inductor-")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="ff_tiny,ff_optimal")
     parser.add_argument("--steps", type=int, default=12)
