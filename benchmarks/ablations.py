@@ -30,6 +30,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                           ["--routine", "overlapping", "--gamma", "1.0"]),
     "chunked-sched": ("chunked alternating updates, LR x0.25 at epochs 8, 12, 14",
                       ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25"]),
+    "chunked-sched-seed1": ("the same as chunked-sched with seed 1: the seed-to-seed spread",
+                           ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
+                            "--seed", "1"]),
+    "overlapping-sched": ("overlapping chunks, LR x0.25 at epochs 8, 12, 14",
+                          ["--routine", "overlapping", "--milestones", "8,12,14", "--gamma",
+                           "0.25"]),
 }
 
 # A full-length run to read alongside: its LR stays at 1e-3 until epoch 22, so its first
