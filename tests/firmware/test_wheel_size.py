@@ -1,0 +1,20 @@
+"""The deploy wheel (what `fftk firmware` ships to every board) stays small: it packs models/,
+so a large set of shipped weights would ride to every board unasked."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from fftoolkit.firmware.wheel import build_wheel
+
+LIMIT_BYTES = 12 * 1024 * 1024  # today ~7.4 MB: the shipped weights + the 500-image demo set
+
+
+def test_the_deploy_wheel_stays_small(tmp_path: Path):
+    wheel = build_wheel(tmp_path, ["numpy==2.4.6"])
+    size = wheel.stat().st_size
+    with zipfile.ZipFile(wheel) as zf:
+        largest = sorted(zf.infolist(), key=lambda i: -i.compress_size)[:3]
+    what = ", ".join(f"{i.filename} {i.compress_size / 1e6:.1f} MB" for i in largest)
+    assert size <= LIMIT_BYTES, f"deploy wheel is {size / 1e6:.1f} MB; largest: {what}"
