@@ -25,3 +25,9 @@ def rpi4_dir(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     result = fftk("firmware", tiny_bundle, "--board", "rpi4", "--out", out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def val_images(tiny_bundle: Path) -> Path:
+    """The tiny bundle's validation images: 80 images, 10 classes (see tests/conftest.py)."""
+    return tiny_bundle.parent / "tree" / "val"

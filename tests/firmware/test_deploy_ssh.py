@@ -35,11 +35,6 @@ def deploy(server: Server, deploy_dir: Path, *args: object, identity: Path | Non
 
 
 @pytest.fixture(scope="module")
-def val_images(tiny_bundle: Path) -> Path:
-    return tiny_bundle.parent / "tree" / "val"  # 80 images, 10 classes (see tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
 def deployed(sshd, rpi4_dir, val_images, tmp_path_factory):
     """One full deploy: the board directory, the local results folder and the CLI result."""
     root = tmp_path_factory.mktemp("deployed")

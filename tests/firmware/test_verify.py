@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,11 +24,6 @@ from fftoolkit.runtime.images import load_inputs
 from fftoolkit.runtime.runner import RunResult
 
 N = 40  # of the 80 val images: the subset path is exercised, and the runs stay short
-
-
-@pytest.fixture(scope="module")
-def val_images(tiny_bundle: Path) -> Path:
-    return tiny_bundle.parent / "tree" / "val"  # 80 images, 10 classes (see tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

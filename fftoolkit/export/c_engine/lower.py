@@ -103,27 +103,36 @@ def _tensors(ctx: Context, op: Operator) -> tuple[list[Tensor | None], Tensor]:
     return ins, ctx.model.tensors[op.outputs[0]]
 
 
-def conv2d(ctx: Context, op: Operator, p: str) -> str:
-    (x, w, b, *_), y = _tensors(ctx, op)
-    assert x is not None and w is not None
-    _int8(op, x, w, y)
-    in_h, in_w, in_c = _nhwc(op, x)
+def _window_and_requant(ctx: Context, op: Operator, p: str, x: Tensor, w: Tensor,
+                        b: Tensor | None, y: Tensor) -> str:
+    """The fields both convolutions' parameter blocks end with, in their order: kernel size,
+    strides, dilations, padding, zero points, activation range, weights, bias, multipliers."""
+    in_h, in_w, _ = _nhwc(op, x)
     out_h, out_w, out_c = _nhwc(op, y)
-    oc, kh, kw, ic = w.shape
-    if oc != out_c or ic != in_c:
-        raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
+    kh, kw = w.shape[1], w.shape[2]
     o = op.options
     pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
     pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
     mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
     lo, hi = _act(op, y)
     bias = ctx.array(b, "int32_t") if b is not None else "0"
-    ctx.decls.append(
-        f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
-        f"{out_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
-        f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
-        f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
-        f"{ctx.ints(p + '_shift', shift)}}};")
+    return (f"{kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
+            f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
+            f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+            f"{ctx.ints(p + '_shift', shift)}")
+
+
+def conv2d(ctx: Context, op: Operator, p: str) -> str:
+    (x, w, b, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    _int8(op, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, x)
+    out_h, out_w, out_c = _nhwc(op, y)
+    oc, _, _, ic = w.shape
+    if oc != out_c or ic != in_c:
+        raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
+    ctx.decls.append(f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, "
+                     f"{out_w}, {out_c}, {_window_and_requant(ctx, op, p, x, w, b, y)}}};")
     ctx.kernels.add("fftk_conv2d_s8")
     return f"fftk_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
@@ -134,22 +143,13 @@ def depthwise_conv2d(ctx: Context, op: Operator, p: str) -> str:
     _int8(op, x, w, y)
     in_h, in_w, in_c = _nhwc(op, x)
     out_h, out_w, out_c = _nhwc(op, y)
-    one, kh, kw, wc = w.shape
+    one, _, _, wc = w.shape
     mult_c = out_c // in_c if in_c else 0
     if one != 1 or wc != out_c or mult_c * in_c != out_c:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
-    o = op.options
-    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
-    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
-    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
-    lo, hi = _act(op, y)
-    bias = ctx.array(b, "int32_t") if b is not None else "0"
-    ctx.decls.append(
-        f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
-        f"{out_c}, {mult_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
-        f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
-        f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
-        f"{ctx.ints(p + '_shift', shift)}}};")
+    ctx.decls.append(f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, "
+                     f"{out_h}, {out_w}, {out_c}, {mult_c}, "
+                     f"{_window_and_requant(ctx, op, p, x, w, b, y)}}};")
     ctx.kernels.add("fftk_depthwise_conv2d_s8")
     return f"fftk_depthwise_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
