@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))  # the stdlib helpers tests share with tools/: loopback
 SHARED_DATA = Path(os.environ.get("FFTK_SHARED_DATA") or REPO / ".." / "shared" / "data")
 
 

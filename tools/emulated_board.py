@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopback import free_port, keygen
+
 RECIPE = 1  # bump when the build steps below change: it is part of the cache key
 SUITE = "bookworm"  # Debian 12 = the base of 64-bit Raspberry Pi OS (bookworm)
 ARCH = "arm64"
@@ -247,18 +249,6 @@ class Board:
             ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
              "-i", str(self.key), "-p", str(self.port), self.destination, command],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fftk-board", "-f",
-                    str(path)], check=True, capture_output=True)
-    return path
 
 
 def processes_in(root: Path) -> list[int]:

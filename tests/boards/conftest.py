@@ -16,11 +16,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import emulated_board  # tools/, on the path from tests/conftest.py
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-sys.path.insert(0, str(TOOLS))
-import emulated_board  # noqa: E402
+TOOLS = Path(emulated_board.__file__).resolve().parent
 
 HERE = Path(__file__).resolve().parent
 _background: dict[str, object] = {}  # the root being built while other tests run

@@ -14,8 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from emulated_board import Board, free_port
+from emulated_board import Board
 from fftk_cli import fftk, one_line_error
+from loopback import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_TINY = REPO / "models" / "weights" / "ff_tiny-cifar10.safetensors"

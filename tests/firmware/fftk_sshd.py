@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopback import free_port, keygen
+
 SSHD = Path("/usr/sbin/sshd")
 
 
@@ -39,18 +41,6 @@ class Server:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fftk-test", "-f",
-                    str(path)], check=True, capture_output=True)
-    return path
 
 
 def start_sshd(tmp: Path) -> Server | str:

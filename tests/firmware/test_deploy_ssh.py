@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from fftk_cli import cli_env, fftk, one_line_error
-from fftk_sshd import Server, free_port
+from fftk_sshd import Server
+from loopback import free_port
 
 
 # `fftk deploy` logs its steps ([1/5] connecting ...) on stderr: an error found on the board is
