@@ -5,10 +5,15 @@ int8 model is exported, its C engine generated and compiled with `cc -O2`, and 2
 through both. The int8 logits must be equal on every image; the C goodness (integer sums of
 (q - zero_point)^2 per class channel group) must equal the same sums over the int8 feature
 tensors TFLM outputs (the int8 model's own outputs, so no variant model is needed).
+
+The arena the generator plans (FFTK_ARENA_SIZE in the generated header) is checked against
+the same planner with every operator its own step (the engine before row fusion) and against
+TFLM's own arena for the same model, as TFLM reports it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +35,7 @@ from fftoolkit.runtime.quant import quantize
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS = REPO / "models" / "weights"
+MNIST_WEIGHTS = WEIGHTS / "ff_tiny_mnist-mnist.safetensors"
 N_IMAGES = 200
 
 
@@ -46,13 +52,19 @@ def _export(weights: Path, out: Path, calib: str) -> Path:
     return out
 
 
+def _generated(bundle: Path) -> Path:
+    """BUNDLE/c, generated once per bundle."""
+    c_dir = bundle / "c"
+    if not (c_dir / "fftk_model.c").is_file():
+        write_bundle_c(bundle)
+    return c_dir
+
+
 def _build(bundle: Path) -> Path:
     """Generate DIR/c and `make host`; skip (saying why) where there is no C compiler."""
     if shutil.which("cc") is None or shutil.which("make") is None:
         pytest.skip("no C compiler (cc) or make on PATH: the C engine cannot be built here")
-    c_dir = bundle / "c"
-    if not (c_dir / "fftk_model.c").is_file():
-        write_bundle_c(bundle)
+    c_dir = _generated(bundle)
     subprocess.run(["make", "-s", "host", "CFLAGS=-O2 -Werror"], cwd=c_dir, check=True)
     return c_dir / "build" / "fftk_infer"
 
@@ -117,16 +129,81 @@ def test_ff_tiny_bit_exact_with_tflm_on_demo_images(cifar_bundle: Path) -> None:
     _check_bit_exact(cifar_bundle, images)
 
 
-def test_ff_tiny_mnist_bit_exact_with_tflm_on_mnist(tmp_path: Path, shared_data: Path) -> None:
+@pytest.fixture(scope="module")
+def mnist_bundle(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    return _export(MNIST_WEIGHTS, tmp_path_factory.mktemp("c-engine") / "ff_tiny_mnist",
+                   str(shared_data / "mnist"))
+
+
+def test_ff_tiny_mnist_bit_exact_with_tflm_on_mnist(mnist_bundle: Path,
+                                                    shared_data: Path) -> None:
     from fftoolkit.export.calib import load_images
     from fftoolkit.models import build_network_from_state, load_checkpoint
 
-    weights = WEIGHTS / "ff_tiny_mnist-mnist.safetensors"
-    bundle = _export(weights, tmp_path / "ff_tiny_mnist", str(shared_data / "mnist"))
-    state = load_checkpoint(weights)
+    state = load_checkpoint(MNIST_WEIGHTS)
     spec = build_network_from_state(state).spec
     held = load_images(str(shared_data / "mnist"), "val", N_IMAGES, state, spec, seed=1)
-    _check_bit_exact(bundle, held.images)
+    _check_bit_exact(mnist_bundle, held.images)
+
+
+def _arena(bundle: Path) -> int:
+    """FFTK_ARENA_SIZE as the generated header states it."""
+    header = (_generated(bundle) / "fftk_model.h").read_text()
+    found = re.search(r"^#define FFTK_ARENA_SIZE (\d+)$", header, re.M)
+    assert found, "the generated header does not state FFTK_ARENA_SIZE"
+    return int(found.group(1))
+
+
+def _tflm_arena(bundle: Path, capfd: pytest.CaptureFixture[str]) -> int:
+    """TFLM's whole arena for the model (its allocator's own report, on stderr)."""
+    tflm = pytest.importorskip("tflite_micro", reason="tflite-micro (the reference) not installed")
+    interp = tflm.runtime.Interpreter.from_file(str(bundle / "model.int8.tflite"),
+                                                arena_size=4 << 20)
+    capfd.readouterr()
+    interp.print_allocations()
+    found = re.search(r"Arena allocation total (\d+) bytes", capfd.readouterr().err)
+    assert found, "tflite-micro printed no arena total"
+    return int(found.group(1))
+
+
+def _check_arena_shrank(bundle: Path, capfd: pytest.CaptureFixture[str]) -> int:
+    """The planned arena is below: the one-operator-per-step plan (no fusion), one whole
+    pre-pool map (so none exists whole), and TFLM's arena even with our input buffer added."""
+    from fftoolkit.export.c_engine.arena import lifetimes, plan_arena
+    from fftoolkit.export.c_engine.fuse import CONVS, Step
+
+    arena = _arena(bundle)
+    model = read_model(bundle / "model.int8.tflite")
+    spec = _spec(bundle)
+    end = len(model.operators)
+    hold = {model.by_name(n).index: end for n in [spec.logits, *spec.features]}
+    _, unfused = plan_arena(lifetimes(model, [Step(op) for op in model.operators], hold))
+    biggest_map = max(model.tensors[op.outputs[0]].size for op in model.operators
+                      if op.op in CONVS)
+    image = model.tensors[model.inputs[0]].size
+    assert arena < unfused and arena < biggest_map, (arena, unfused, biggest_map)
+    assert arena + image < _tflm_arena(bundle, capfd)
+    return arena
+
+
+def test_ff_tiny_arena_fits_32k(cifar_bundle: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    assert _check_arena_shrank(cifar_bundle, capfd) <= 32 * 1024
+
+
+def test_ff_tiny_mnist_arena_shrank(mnist_bundle: Path,
+                                    capfd: pytest.CaptureFixture[str]) -> None:
+    _check_arena_shrank(mnist_bundle, capfd)
+
+
+def test_held_tensors_are_never_fused_away(cifar_bundle: Path) -> None:
+    """A conv output something else reads (an output, a goodness feature) stays a tensor."""
+    from fftoolkit.export.c_engine.fuse import plan_steps
+
+    model = read_model(cifar_bundle / "model.int8.tflite")
+    conv_out = model.operators[0].outputs[0]
+    fused, alone = plan_steps(model, set())[0], plan_steps(model, {conv_out})[0]
+    assert [o.op for o in fused.ops] == ["CONV_2D", "ADD", "MAX_POOL_2D"]
+    assert [o.op for o in alone.ops] == ["CONV_2D"] and alone.writes == [conv_out]
 
 
 def test_reader_agrees_with_litert(cifar_bundle: Path) -> None:

@@ -1,9 +1,11 @@
 """Write the C engine of an int8 TFLite model: DIR/fftk_model.{h,c}, the kernels it calls
 (one op per file), a host harness and a Makefile.
 
-The generated `fftk_infer` runs the graph's operators in order on one static arena and then
-reduces the goodness blocks' int8 features to integer channel-group sums: what the board
-computes is exactly what TensorFlow Lite Micro computes on the same model.
+The generated `fftk_infer` runs the graph's steps (fuse.py) in order on one static arena and
+reduces each goodness block's int8 features to integer channel-group sums as soon as they
+exist: what the board computes is exactly what TensorFlow Lite Micro computes on the same
+model. A comment block in fftk_model.c lists the arena plan (each buffer's offset, size and
+lifetime), which is what fitting a part's RAM needs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine.arena import ALIGN, plan_arena
+from fftoolkit.export.c_engine.arena import ALIGN, Key, Placement, lifetimes, plan_arena
+from fftoolkit.export.c_engine.fuse import Step, plan_steps
 from fftoolkit.export.c_engine.lower import Context, lower
 from fftoolkit.export.c_engine.tflite_model import Model, Tensor
 
@@ -39,6 +42,7 @@ def _c_string(s: str) -> str:
 
 
 def _goodness_calls(spec: EngineSpec, feats: list[Tensor], ptr: dict[int, str]) -> list[str]:
+    """One goodness call per block, in block order (block k fills goodness[k * groups...])."""
     calls = []
     for k, f in enumerate(feats):
         if f.dtype != "int8" or len(f.shape) != 4 or f.shape[0] != 1:
@@ -89,8 +93,28 @@ int fftk_infer(const int8_t *input, int8_t *logits, int32_t *goodness);
 """
 
 
+def _plan_comment(model: Model, steps: list[Step], placed: dict[Key, Placement],
+                  arena: int) -> str:
+    """The arena plan as a C comment: what fitting a part's RAM needs (names stay out: they
+    are the model's text)."""
+    rows = []
+    for key, p in sorted(placed.items(), key=lambda kv: (kv[1].offset, kv[1].first)):
+        if isinstance(key, str):
+            what = f"scratch rows of step {key.removeprefix('scratch')}"
+        else:
+            t = model.tensors[key]
+            what = f"tensor {key}, {t.dtype} {'x'.join(map(str, t.shape))}"
+        last = "end" if p.last >= len(steps) else str(p.last)
+        rows.append(f" * {p.offset:>8} {p.size:>8}  {p.first:>3}-{last:<4} {what}")
+    return "\n".join([
+        f"/* Arena plan: {arena} bytes (FFTK_ARENA_SIZE); the input stays in the caller's",
+        " * buffer. A buffer lives from the step that writes it to the last step that reads it",
+        " * (steps are numbered in fftk_infer); buffers alive at once never share bytes.",
+        " *   offset     size  steps    buffer", *rows, " */"])
+
+
 def _source(spec: EngineSpec, decls: list[str], calls: list[str], arena: int,
-            logits_ptr: str, logits_size: int) -> str:
+            logits_ptr: str, logits_size: int, plan: str) -> str:
     names = ",\n  ".join(_c_string(c) for c in spec.classes)
     body = "\n  ".join(calls)
     words = (arena + 3) // 4
@@ -104,6 +128,7 @@ const char *const fftk_class_names[FFTK_NUM_CLASSES] = {{
 
 /* every activation lives here at an offset fixed at export ({ALIGN}-byte aligned) */
 static int32_t arena_words[{max(words, 1)}];
+{plan}
 #define ARENA ((int8_t *)arena_words)
 
 {chr(10).join(decls)}
@@ -178,23 +203,33 @@ def generate(model: Model, spec: EngineSpec, out: Path) -> list[Path]:
                         f"{list(x.shape)}: export with --quantize int8")
     logits = model.by_name(spec.logits)
     feats = [model.by_name(n) for n in spec.features]
-    keep = {logits.index, *(f.index for f in feats)}
-    placed, arena = plan_arena(model, keep)
-    ptr = {t: f"(ARENA + {p.offset})" for t, p in placed.items()}
+    steps = plan_steps(model, {logits.index, *(f.index for f in feats)})
+    producer = {t: i for i, step in enumerate(steps) for t in step.writes}
+    for t in [logits, *feats]:
+        if t.index not in producer:
+            raise FFTKError(f"C engine: output tensor {t.name!r} is not computed by any "
+                            "operator")
+    # goodness runs right after the step writing its features; the logits are copied last
+    hold = {f.index: producer[f.index] for f in feats}
+    hold[logits.index] = len(steps)
+    placed, arena = plan_arena(lifetimes(model, steps, hold))
+    ptr: dict[int, str] = {t: f"(ARENA + {p.offset})" for t, p in placed.items()
+                           if isinstance(t, int)}
     ptr[x.index] = "input"
-    missing = [t for t in keep if t not in ptr]
-    if missing:
-        raise FFTKError(f"C engine: output tensor {model.tensors[missing[0]].name!r} is not "
-                        "computed by any operator")
     ctx = Context(model, ptr)
-    calls = [lower(ctx, op) for op in model.operators]
-    calls += _goodness_calls(spec, feats, ptr)
+    goodness = _goodness_calls(spec, feats, ptr)
+    calls = []
+    for i, step in enumerate(steps):
+        scratch = f"(ARENA + {placed[f'scratch{i}'].offset})" if f"scratch{i}" in placed else "0"
+        calls += [f"/* step {i}, {step.label()} */", lower(ctx, step, scratch)]
+        calls += [g for f, g in zip(feats, goodness, strict=True) if producer[f.index] == i]
     ctx.kernels.update({"fftk_channel_goodness_s8", "fftk_copy_s8"})
     kernels = sorted(ctx.kernels)
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "fftk_model.h": _header(spec, x, logits, arena, len(feats)),
-        "fftk_model.c": _source(spec, ctx.decls, calls, arena, ptr[logits.index], logits.size),
+        "fftk_model.c": _source(spec, ctx.decls, calls, arena, ptr[logits.index], logits.size,
+                                _plan_comment(model, steps, placed, arena)),
         HARNESS: MAIN, "Makefile": _makefile(kernels),
     }
     src = resources.files("fftoolkit.export.c_engine") / "kernels"

@@ -1,8 +1,10 @@
-"""Each TFLite operator -> one kernel call with a const parameter block (integers only).
+"""Each step (fuse.py: one operator, or a convolution with the ADD and MAX_POOL_2D fused
+after it) -> one kernel call with const parameter blocks (integers only).
 
 A lowering checks what its kernel assumes (int8, batch 1, no broadcast) and raises one-line
 FFTKErrors naming the operator otherwise, so an unsupported graph fails at export, not on a
-board. `LOWERINGS` is the op table: a new op is one function here plus its kernel file.
+board. `CONV_LOWERINGS` and `LOWERINGS` are the op table: a new op is one function here plus
+its kernel file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fftoolkit.export.c_engine.fixedpoint import (
     per_tensor_fc_multiplier,
     quantize_multiplier,
 )
+from fftoolkit.export.c_engine.fuse import Step
 from fftoolkit.export.c_engine.tflite_model import Model, Operator, Tensor
 
 
@@ -104,9 +107,10 @@ def _tensors(ctx: Context, op: Operator) -> tuple[list[Tensor | None], Tensor]:
 
 
 def _window_and_requant(ctx: Context, op: Operator, p: str, x: Tensor, w: Tensor,
-                        b: Tensor | None, y: Tensor) -> str:
+                        b: Tensor | None, y: Tensor, before: tuple[int, int]) -> str:
     """The fields both convolutions' parameter blocks end with, in their order: kernel size,
-    strides, dilations, padding, zero points, activation range, weights, bias, multipliers."""
+    strides, dilations, padding (plus `before`, a folded PAD's leading rows and columns), zero
+    points, activation range, weights, bias, multipliers."""
     in_h, in_w, _ = _nhwc(op, x)
     out_h, out_w, out_c = _nhwc(op, y)
     kh, kw = w.shape[1], w.shape[2]
@@ -117,31 +121,43 @@ def _window_and_requant(ctx: Context, op: Operator, p: str, x: Tensor, w: Tensor
     lo, hi = _act(op, y)
     bias = ctx.array(b, "int32_t") if b is not None else "0"
     return (f"{kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
-            f"{o['dilation_w']}, {pad_top}, {pad_left}, {-x.zero_point}, {y.zero_point}, {lo}, "
-            f"{hi}, {ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
-            f"{ctx.ints(p + '_shift', shift)}")
+            f"{o['dilation_w']}, {pad_top + before[0]}, {pad_left + before[1]}, "
+            f"{-x.zero_point}, {y.zero_point}, {lo}, {hi}, {ctx.array(w, 'int8_t')}, {bias}, "
+            f"{ctx.ints(p + '_mult', mult)}, {ctx.ints(p + '_shift', shift)}")
 
 
-def conv2d(ctx: Context, op: Operator, p: str) -> str:
+def _source(ctx: Context, x: Tensor, pad: Operator | None) -> tuple[Tensor, tuple[int, int]]:
+    """What a convolution reads: its input, or the input of the zero-point PAD folded into it
+    (fuse.py checked the fold) and that PAD's leading (rows, columns)."""
+    if pad is None:
+        return x, (0, 0)
+    pads = _const(pad, ctx.model.tensors[pad.inputs[1]]).reshape(-1, 2)
+    return ctx.model.tensors[pad.inputs[0]], (int(pads[1, 0]), int(pads[2, 0]))
+
+
+def conv2d(ctx: Context, op: Operator, p: str, pad: Operator | None) -> tuple[str, Tensor]:
     (x, w, b, *_), y = _tensors(ctx, op)
     assert x is not None and w is not None
-    _int8(op, x, w, y)
-    in_h, in_w, in_c = _nhwc(op, x)
+    src, before = _source(ctx, x, pad)
+    _int8(op, src, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, src)
     out_h, out_w, out_c = _nhwc(op, y)
     oc, _, _, ic = w.shape
     if oc != out_c or ic != in_c:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
     ctx.decls.append(f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, "
-                     f"{out_w}, {out_c}, {_window_and_requant(ctx, op, p, x, w, b, y)}}};")
-    ctx.kernels.add("fftk_conv2d_s8")
-    return f"fftk_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+                     f"{out_w}, {out_c}, "
+                     f"{_window_and_requant(ctx, op, p, x, w, b, y, before)}}};")
+    return "fftk_conv2d", src
 
 
-def depthwise_conv2d(ctx: Context, op: Operator, p: str) -> str:
+def depthwise_conv2d(ctx: Context, op: Operator, p: str,
+                     pad: Operator | None) -> tuple[str, Tensor]:
     (x, w, b, *_), y = _tensors(ctx, op)
     assert x is not None and w is not None
-    _int8(op, x, w, y)
-    in_h, in_w, in_c = _nhwc(op, x)
+    src, before = _source(ctx, x, pad)
+    _int8(op, src, x, w, y)
+    in_h, in_w, in_c = _nhwc(op, src)
     out_h, out_w, out_c = _nhwc(op, y)
     one, _, _, wc = w.shape
     mult_c = out_c // in_c if in_c else 0
@@ -149,12 +165,11 @@ def depthwise_conv2d(ctx: Context, op: Operator, p: str) -> str:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
     ctx.decls.append(f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, "
                      f"{out_h}, {out_w}, {out_c}, {mult_c}, "
-                     f"{_window_and_requant(ctx, op, p, x, w, b, y)}}};")
-    ctx.kernels.add("fftk_depthwise_conv2d_s8")
-    return f"fftk_depthwise_conv2d_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+                     f"{_window_and_requant(ctx, op, p, x, w, b, y, before)}}};")
+    return "fftk_depthwise_conv2d", src
 
 
-def max_pool(ctx: Context, op: Operator, p: str) -> str:
+def _pool_params(ctx: Context, op: Operator, p: str) -> tuple[Tensor, Tensor]:
     (x, *_), y = _tensors(ctx, op)
     assert x is not None
     _int8(op, x, y)
@@ -171,6 +186,11 @@ def max_pool(ctx: Context, op: Operator, p: str) -> str:
         f"{o['filter_h']}, {o['filter_w']}, {o['stride_h']}, {o['stride_w']}, {pad_top}, "
         f"{pad_left}, {lo}, {hi}}};")
     ctx.kernels.add("fftk_max_pool_s8")
+    return x, y
+
+
+def max_pool(ctx: Context, op: Operator, p: str) -> str:
+    x, y = _pool_params(ctx, op, p)
     return f"fftk_max_pool_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
@@ -200,9 +220,9 @@ def fully_connected(ctx: Context, op: Operator, p: str) -> str:
     return f"fftk_fully_connected_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
-def add(ctx: Context, op: Operator, p: str) -> str:
-    (a, b), y = _tensors(ctx, op)
-    assert a is not None and b is not None
+def _add_params(ctx: Context, op: Operator, p: str, a: Tensor, b: Tensor, y: Tensor) -> None:
+    """ADD's block with `a` as in1 (the two inputs' roles are symmetric, so a fused conv's
+    output can be in1 whichever input it was)."""
     _int8(op, a, b, y)
     if a.shape != b.shape or a.shape != y.shape:
         raise _fail(op, f"broadcasts {list(a.shape)} + {list(b.shape)}; the C engine does not")
@@ -216,6 +236,12 @@ def add(ctx: Context, op: Operator, p: str) -> str:
         f"static const fftk_add_params {p} = {{{y.size}, {left}, {-a.zero_point}, {m1}, {s1}, "
         f"{-b.zero_point}, {m2}, {s2}, {y.zero_point}, {mo}, {so}, {lo}, {hi}}};")
     ctx.kernels.add("fftk_add_s8")
+
+
+def add(ctx: Context, op: Operator, p: str) -> str:
+    (a, b), y = _tensors(ctx, op)
+    assert a is not None and b is not None
+    _add_params(ctx, op, p, a, b, y)
     return (f"fftk_add_s8(&{p}, {ctx.pointer(a.index)}, {ctx.pointer(b.index)}, "
             f"{ctx.pointer(y.index)});")
 
@@ -336,19 +362,57 @@ def reshape(ctx: Context, op: Operator, p: str) -> str:
     return f"fftk_copy_s8({y.size}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
-# TFLite builtin -> its lowering (the C engine's op table)
+def _conv_add_pool(ctx: Context, step: Step, p: str, kernel: str, src: Tensor,
+                   scratch: str) -> str:
+    """The fused call: the conv's block `p`, then the ADD's and the pool's blocks (NULL when
+    absent), one fftk_conv_add_pool_params tying them together."""
+    conv_out = ctx.model.tensors[step.op.outputs[0]]
+    h, w, c = _nhwc(step.op, conv_out)
+    map_, add_p, pool_p = "0", "0", "0"
+    if step.add is not None:
+        other = [ctx.model.tensors[i] for i in step.add.inputs if i != conv_out.index][0]
+        add_p = f"op{step.add.index}"
+        _add_params(ctx, step.add, add_p, conv_out, other,
+                    ctx.model.tensors[step.add.outputs[0]])
+        map_, add_p = ctx.array(other, "int8_t"), "&" + add_p
+    if step.pool is not None:
+        pool_p = f"op{step.pool.index}"
+        _pool_params(ctx, step.pool, pool_p)
+        pool_p = "&" + pool_p
+    ctx.decls.append(f"static const fftk_conv_add_pool_params {p}_fused = {{{kernel}_rows_s8, "
+                     f"&{p}, {h}, {w}, {c}, {map_}, {add_p}, {pool_p}}};")
+    ctx.kernels.update({kernel + "_s8", "fftk_conv_add_pool_s8"})
+    return (f"fftk_conv_add_pool_s8(&{p}_fused, {ctx.pointer(src.index)}, "
+            f"{ctx.pointer(step.writes[0])}, {scratch});")
+
+
+# TFLite builtin -> its lowering (the C engine's op table); convolutions declare their block
+# and return their kernel (fftk_<name>_s8, fftk_<name>_rows_s8) and the tensor they read
+CONV_LOWERINGS: dict[str, Callable[[Context, Operator, str, Operator | None],
+                                   tuple[str, Tensor]]] = {
+    "CONV_2D": conv2d, "DEPTHWISE_CONV_2D": depthwise_conv2d,
+}
 LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
-    "CONV_2D": conv2d, "DEPTHWISE_CONV_2D": depthwise_conv2d, "MAX_POOL_2D": max_pool,
-    "FULLY_CONNECTED": fully_connected,
+    "MAX_POOL_2D": max_pool, "FULLY_CONNECTED": fully_connected,
     "ADD": add, "QUANTIZE": requantize, "TRANSPOSE": transpose, "PAD": pad,
     "CONCATENATION": concatenation, "GATHER_ND": gather_nd, "RESHAPE": reshape,
 }
 
 
-def lower(ctx: Context, op: Operator) -> str:
-    """The C statement running `op` (its parameter block goes to ctx.decls)."""
+def lower(ctx: Context, step: Step, scratch: str = "0") -> str:
+    """The C statement running `step` (its parameter blocks go to ctx.decls); `scratch`: the
+    C expression of a fused step's scratch rows."""
+    op, p = step.op, f"op{step.op.index}"
+    conv = CONV_LOWERINGS.get(op.op)
+    if conv is not None:
+        kernel, src = conv(ctx, op, p, step.pad)
+        if step.fused:
+            return _conv_add_pool(ctx, step, p, kernel, src, scratch)
+        ctx.kernels.add(kernel + "_s8")
+        return f"{kernel}_s8(&{p}, {ctx.pointer(src.index)}, {ctx.pointer(op.outputs[0])});"
     fn = LOWERINGS.get(op.op)
     if fn is None:
+        supported = sorted([*CONV_LOWERINGS, *LOWERINGS])
         raise FFTKError(f"C engine: operator {op.index} is {op.op}, which the C engine does not "
-                        f"support (it runs {', '.join(sorted(LOWERINGS))})")
-    return fn(ctx, op, f"op{op.index}")
+                        f"support (it runs {', '.join(supported)})")
+    return fn(ctx, op, p)

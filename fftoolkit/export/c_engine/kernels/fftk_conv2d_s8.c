@@ -1,9 +1,13 @@
 /* CONV_2D, int8 activations, int8 per-channel weights, int32 bias. */
 #include "fftk_kernels.h"
 
-void fftk_conv2d_s8(const fftk_conv_params *p, const int8_t *in, int8_t *out) {
+/* Output rows [row0, row0 + rows) into out (row row0 first): what the fused conv-add-pool
+ * kernel calls a pool window at a time. */
+void fftk_conv2d_rows_s8(const void *params, const int8_t *in, int32_t row0, int32_t rows,
+                         int8_t *out) {
+  const fftk_conv_params *p = (const fftk_conv_params *)params;
   int32_t oy, ox, oc, ky, kx, ic;
-  for (oy = 0; oy < p->out_h; ++oy) {
+  for (oy = row0; oy < row0 + rows; ++oy) {
     for (ox = 0; ox < p->out_w; ++ox) {
       const int32_t y0 = oy * p->stride_h - p->pad_top;
       const int32_t x0 = ox * p->stride_w - p->pad_left;
@@ -33,9 +37,13 @@ void fftk_conv2d_s8(const fftk_conv_params *p, const int8_t *in, int8_t *out) {
           acc += p->bias[oc];
         }
         acc = fftk_requant(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
-        out[((int64_t)oy * p->out_w + ox) * p->out_c + oc] =
+        out[((int64_t)(oy - row0) * p->out_w + ox) * p->out_c + oc] =
             (int8_t)fftk_clamp(acc, p->act_min, p->act_max);
       }
     }
   }
+}
+
+void fftk_conv2d_s8(const fftk_conv_params *p, const int8_t *in, int8_t *out) {
+  fftk_conv2d_rows_s8(p, in, 0, p->out_h, out);
 }

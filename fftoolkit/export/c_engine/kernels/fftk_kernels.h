@@ -2,7 +2,7 @@
  *
  * Plain C99, no allocation, no floating point. Every kernel takes a const parameter block
  * filled at export time (multipliers and shifts already derived from the float scales), so
- * an optimised kernel (row-fused, DSP) can replace one file without touching the model.
+ * an optimised kernel (DSP) can replace one file without touching the model.
  * Tensors are batch 1, NHWC. Arithmetic matches TensorFlow Lite Micro's reference kernels.
  */
 #ifndef FFTK_KERNELS_H
@@ -83,6 +83,20 @@ typedef struct {
   int32_t out_offset, out_multiplier, out_shift, act_min, act_max;
 } fftk_add_params;
 
+/* computes a convolution's output rows [row0, row0 + rows) into out (rows * out_w * out_c);
+ * params is that convolution's own parameter block */
+typedef void (*fftk_conv_rows_fn)(const void *params, const int8_t *in, int32_t row0,
+                                  int32_t rows, int8_t *out);
+
+typedef struct {
+  fftk_conv_rows_fn conv_rows;
+  const void *conv;              /* the conv's fftk_conv_params / fftk_dwconv_params */
+  int32_t conv_h, conv_w, conv_c; /* the conv's output (never whole in memory with a pool) */
+  const int8_t *map;             /* constant map added after the conv (in1 = conv), or NULL */
+  const fftk_add_params *add;
+  const fftk_pool_params *pool;  /* MAX_POOL_2D after that, or NULL */
+} fftk_conv_add_pool_params;
+
 typedef struct {
   int32_t size, in_zero_point, out_zero_point, multiplier, shift;
 } fftk_requant_params;
@@ -113,10 +127,21 @@ typedef struct {
 /* --- kernels (one per file) --- */
 
 void fftk_conv2d_s8(const fftk_conv_params *p, const int8_t *in, int8_t *out);
+void fftk_conv2d_rows_s8(const void *params, const int8_t *in, int32_t row0, int32_t rows,
+                         int8_t *out);
 void fftk_depthwise_conv2d_s8(const fftk_dwconv_params *p, const int8_t *in, int8_t *out);
+void fftk_depthwise_conv2d_rows_s8(const void *params, const int8_t *in, int32_t row0,
+                                   int32_t rows, int8_t *out);
 void fftk_max_pool_s8(const fftk_pool_params *p, const int8_t *in, int8_t *out);
+void fftk_max_pool_row_s8(const fftk_pool_params *p, const int8_t *in, int32_t in_row0,
+                          int32_t oy, int8_t *out);
+/* conv [-> ADD of a constant map] [-> MAX_POOL_2D] a pool window at a time */
+void fftk_conv_add_pool_s8(const fftk_conv_add_pool_params *p, const int8_t *in, int8_t *out,
+                           int8_t *scratch);
 void fftk_fully_connected_s8(const fftk_fc_params *p, const int8_t *in, int8_t *out);
 void fftk_add_s8(const fftk_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void fftk_add_n_s8(const fftk_add_params *p, int32_t n, const int8_t *in1, const int8_t *in2,
+                   int8_t *out);
 void fftk_requantize_s8(const fftk_requant_params *p, const int8_t *in, int8_t *out);
 void fftk_transpose_s8(const fftk_transpose_params *p, const int8_t *in, int8_t *out);
 void fftk_pad_s8(const fftk_pad_params *p, const int8_t *in, int8_t *out);
