@@ -33,6 +33,7 @@ from fftoolkit.atomic import atomic_dir
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.formats import BACKENDS
 from fftoolkit.runtime.manifest import C_KEY, Manifest, read_file
+from fftoolkit.untrusted import check_name
 
 CACHE_ENV = "FFTK_C_CACHE"
 CFLAGS = ("-O3", "-std=c99")
@@ -78,6 +79,10 @@ def build_key(sources: dict[str, bytes]) -> str:
 def build_engine(sources: dict[str, bytes], where: str) -> Path:
     """The cached `fftk_infer` of these sources, compiled now if it is not there yet.
     `where` names the sources in errors (the bundle's c/ folder)."""
+    for name in sources:
+        check_name(name, "C engine file", where)
+        if name in (BINARY, COMPILER_FILE):
+            raise FFTKError(f"{where}: a C engine file may not be named {name!r}")
     root = cache_root()
     folder = root / build_key(sources)
     binary = folder / BINARY
@@ -92,7 +97,7 @@ def build_engine(sources: dict[str, bytes], where: str) -> Path:
     with _locked(root / f".{folder.name}.lock"):
         if binary.is_file():  # another process built it while we waited
             return binary
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, force=True) as tmp:  # force: a folder whose binary was deleted
             for name, data in sources.items():
                 (tmp / name).write_bytes(data)
             _compile(cc, tmp, sorted(n for n in sources if n.endswith(".c")), where)

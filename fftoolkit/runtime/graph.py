@@ -167,6 +167,8 @@ def open_c(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads:
            per_block: bool, batch: int | None) -> CGraph:
     """Build (once, cached) and start the bundle's C engine; a CGraph of it."""
     key, artifact = find_artifact(manifest, fmt, str(bundle))
+    if backend != fmt.backend:
+        raise FFTKError(f"format '{fmt.name}' runs on backend '{fmt.backend}', not '{backend}'")
     if per_block:
         raise FFTKError(f"{bundle}: '{key}' is one engine with no per-block files; drop "
                         "--per-block")
