@@ -39,8 +39,10 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"board_before": board_state()}
     backend = cfg["backend"]
     t0 = time.perf_counter_ns()
+    module = BACKENDS[backend].module  # "" for the C engine: a program, not a module
     try:
-        importlib.import_module(BACKENDS[backend].module)
+        if module:
+            importlib.import_module(module)
     except ImportError:
         pass  # open_bundle reports the missing package in one line
     out["import_ms"] = _ms(t0)
@@ -78,7 +80,7 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
     out.update(_end_to_end(loaded, images, cfg.get("paths"), inference, cfg["e2e_runs"]))
     out.update(_accuracy(loaded, images, labels, inference))
-    out["peak_rss_mb"] = peak_rss_mb()
+    out["peak_rss_mb"] = peak_rss_mb(info.helper_pids)
     out.update(_throughput(cfg, loaded, pool))
     out["board_after"] = board_state()
     return out
