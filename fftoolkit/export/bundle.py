@@ -255,7 +255,7 @@ def _edgetpu(tmp: Path, int8: Artifact) -> tuple[Artifact | None, str | None]:
 def _c_engine(tmp: Path, manifest: Manifest, target: str) -> tuple[Artifact | None, str | None]:
     """Generate c/ from the int8 TFLite just written (no compiler needed) and list its files.
     Under `--target all` a model the engine cannot express is a note, not a failed export."""
-    from fftoolkit.export.c_engine import bundle_engine_spec, write_c_engine
+    from fftoolkit.runtime.c_engine import bundle_engine_spec, write_c_engine
 
     src = manifest.artifacts["tflite-int8"]
     folder = tmp / "c"

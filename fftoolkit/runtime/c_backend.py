@@ -9,8 +9,9 @@ concurrent runs build once and a killed build leaves nothing half-made. `Engine`
 built `fftk_infer` running and streams images through it: raw int8 NHWC in, per image the
 int8 logits then the int32 goodness sums (little-endian) out.
 
-Compiling and running the sources runs code that came with the bundle: `--backend c` is for
-bundles you exported or pinned (`--expect-sha256`), see docs/SECURITY.md.
+Nothing a bundle brings is compiled as it came: `read_c_sources` regenerates the engine from
+the bundle's sha256-checked int8 TFLite model (fftoolkit.runtime.c_engine) and refuses a `c/`
+that differs from it, so the C that runs is fftk's own output for that model's data.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 from fftoolkit.atomic import atomic_dir
 from fftoolkit.errors import FFTKError
+from fftoolkit.runtime.c_engine import SOURCE, bundle_engine_files
 from fftoolkit.runtime.formats import BACKENDS
 from fftoolkit.runtime.manifest import C_KEY, Manifest, read_file
 from fftoolkit.untrusted import check_name
@@ -43,13 +45,26 @@ BUILD_TIMEOUT_S = 600
 
 
 def read_c_sources(bundle_dir: str | Path, manifest: Manifest) -> dict[str, bytes]:
-    """The C engine's files, verified against the manifest: name inside `c/` -> bytes."""
+    """The C engine's files: name inside `c/` -> bytes, each verified against the manifest's
+    sha256 AND equal to what this fftk generates from the bundle's verified int8 TFLite model.
+    So what gets compiled is fftk's own output for that model, never code a bundle brought."""
     art = manifest.artifacts.get(C_KEY)
     if art is None:
         have = ", ".join(manifest.artifacts) or "none"
         raise FFTKError(f"{bundle_dir}: the bundle has no '{C_KEY}' engine (it has: {have}); "
                         "re-export with --target c --quantize int8")
-    return {s.file.split("/", 1)[1]: read_file(bundle_dir, s) for s in art.sources}
+    listed = {s.file.split("/", 1)[1]: read_file(bundle_dir, s) for s in art.sources}
+    expected = bundle_engine_files(bundle_dir, manifest)
+    model = manifest.artifacts[SOURCE].fused.file
+    for name in sorted(set(listed) | set(expected)):
+        if listed.get(name) == expected.get(name):
+            continue
+        what = ("is missing from the bundle's c/ but is part of" if name not in listed else
+                "is not part of" if name not in expected else "differs from")
+        raise FFTKError(f"{Path(bundle_dir) / 'c' / name}: {what} the C engine this fftk "
+                        f"generates from {model} (edited, or exported by another fftk "
+                        "version); re-export with --target c --quantize int8")
+    return listed
 
 
 def compiler() -> str:

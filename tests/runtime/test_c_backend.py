@@ -117,6 +117,35 @@ def test_a_changed_c_file_is_refused_by_run(shipped_tiny_bundle: Path, tmp_path:
                    "c/fftk_conv2d_s8.c", "sha256 does not match")
 
 
+@pytest.mark.parametrize("change", ["edit", "add"])
+def test_c_code_a_bundle_brings_is_never_compiled(shipped_tiny_bundle: Path, tmp_path: Path,
+                                                  change: str) -> None:
+    """A bundle whose c/ was changed AND whose manifest lists the new sha256 (a re-signed,
+    hostile bundle) is refused before anything is compiled: only the C this fftk generates from
+    the verified int8 model runs."""
+    import json
+
+    from fftoolkit.untrusted import sha256_file
+
+    bundle = Path(shutil.copytree(shipped_tiny_bundle, tmp_path / "bundle"))
+    name = "fftk_conv2d_s8.c" if change == "edit" else "fftk_extra_s8.c"
+    path = bundle / "c" / name
+    hostile = "#include <stdlib.h>\nint fftk_side(void) { return system(\"true\"); }\n"
+    path.write_text((path.read_text() if change == "edit" else "") + hostile)
+    raw = json.loads((bundle / "manifest.json").read_text())
+    sources = raw["artifacts"]["c-int8"]["sources"]
+    sources[:] = [s for s in sources if s["file"] != f"c/{name}"]
+    sources.append({"file": f"c/{name}", "sha256": sha256_file(path)})
+    sources.sort(key=lambda s: s["file"])
+    (bundle / "manifest.json").write_text(json.dumps(raw))
+    np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
+    env = cli_env(FFTK_C_CACHE=str(tmp_path / "cache"))
+    why = "differs from" if change == "edit" else "is not part of"
+    one_line_error(fftk("run", bundle, tmp_path / "one.npy", "--backend", "c", env=env),
+                   f"c/{name}", f"{why} the C engine this fftk generates from model.int8.tflite")
+    assert not (tmp_path / "cache").exists()
+
+
 def test_no_compiler_is_one_line(shipped_tiny_bundle: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "one.npy", np.zeros((32, 32, 3), np.uint8))
     (tmp_path / "empty-bin").mkdir()

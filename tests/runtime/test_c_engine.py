@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine import (
+from fftoolkit.runtime.c_engine import (
     EngineSpec,
     bundle_engine_spec,
     read_model,
     write_bundle_c,
     write_c_engine,
 )
-from fftoolkit.export.c_engine.fixedpoint import quantize_multiplier, round_half_away
+from fftoolkit.runtime.c_engine.fixedpoint import quantize_multiplier, round_half_away
 from fftoolkit.runtime.manifest import TensorInfo, load_manifest
 from fftoolkit.runtime.quant import quantize
 
@@ -169,8 +169,8 @@ def _tflm_arena(bundle: Path, capfd: pytest.CaptureFixture[str]) -> int:
 def _check_arena_shrank(bundle: Path, capfd: pytest.CaptureFixture[str]) -> int:
     """The planned arena is below: the one-operator-per-step plan (no fusion), one whole
     pre-pool map (so none exists whole), and TFLM's arena even with our input buffer added."""
-    from fftoolkit.export.c_engine.arena import lifetimes, plan_arena
-    from fftoolkit.export.c_engine.fuse import CONVS, Step
+    from fftoolkit.runtime.c_engine.arena import lifetimes, plan_arena
+    from fftoolkit.runtime.c_engine.fuse import CONVS, Step
 
     arena = _arena(bundle)
     model = read_model(bundle / "model.int8.tflite")
@@ -197,7 +197,7 @@ def test_ff_tiny_mnist_arena_shrank(mnist_bundle: Path,
 
 def test_held_tensors_are_never_fused_away(cifar_bundle: Path) -> None:
     """A conv output something else reads (an output, a goodness feature) stays a tensor."""
-    from fftoolkit.export.c_engine.fuse import plan_steps
+    from fftoolkit.runtime.c_engine.fuse import plan_steps
 
     model = read_model(cifar_bundle / "model.int8.tflite")
     conv_out = model.operators[0].outputs[0]
@@ -223,7 +223,7 @@ def test_reader_agrees_with_litert(cifar_bundle: Path) -> None:
 
 def test_unsupported_op_and_float_model_are_one_line_errors(cifar_bundle: Path,
                                                             tmp_path: Path) -> None:
-    from fftoolkit.export.c_engine.emit import generate
+    from fftoolkit.runtime.c_engine.emit import generate
 
     model = read_model(cifar_bundle / "model.int8.tflite")
     model.operators[2].op = "SOFTMAX"

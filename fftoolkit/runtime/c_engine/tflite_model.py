@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine.flatbuf import Table, root
+from fftoolkit.runtime.c_engine.flatbuf import Table, root
 
 # TensorType -> numpy dtype (the ones an int8 FF graph uses)
 TENSOR_TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
@@ -129,7 +129,11 @@ def _tensor(index: int, t: Table, buffers: list[Table], buf: bytes) -> Tensor:
 
 def read_model(path: str | Path) -> Model:
     """Parse a .tflite file (one subgraph) into tensors and operators."""
-    buf = Path(path).read_bytes()
+    return parse_model(Path(path).read_bytes(), path)
+
+
+def parse_model(buf: bytes, path: str | Path) -> Model:
+    """Parse the bytes of a .tflite model (`path` names it in errors)."""
     try:
         model = root(buf)
         codes = []

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fftoolkit.export.c_engine.fuse import Step
-from fftoolkit.export.c_engine.tflite_model import Model
+from fftoolkit.runtime.c_engine.fuse import Step
+from fftoolkit.runtime.c_engine.tflite_model import Model
 
 ALIGN = 16
 

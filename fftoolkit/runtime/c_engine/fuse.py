@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fftoolkit.export.c_engine.tflite_model import Model, Operator
+from fftoolkit.runtime.c_engine.tflite_model import Model, Operator
 
 CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 

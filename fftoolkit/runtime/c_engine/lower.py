@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine.fixedpoint import (
+from fftoolkit.runtime.c_engine.fixedpoint import (
     activation_range,
     per_channel_multipliers,
     per_tensor_fc_multiplier,
     quantize_multiplier,
 )
-from fftoolkit.export.c_engine.fuse import Step
-from fftoolkit.export.c_engine.tflite_model import Model, Operator, Tensor
+from fftoolkit.runtime.c_engine.fuse import Step
+from fftoolkit.runtime.c_engine.tflite_model import Model, Operator, Tensor
 
 
 @dataclass

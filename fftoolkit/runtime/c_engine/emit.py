@@ -16,10 +16,10 @@ from importlib import resources
 from pathlib import Path
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine.arena import ALIGN, Key, Placement, lifetimes, plan_arena
-from fftoolkit.export.c_engine.fuse import Step, plan_steps
-from fftoolkit.export.c_engine.lower import Context, lower
-from fftoolkit.export.c_engine.tflite_model import Model, Tensor
+from fftoolkit.runtime.c_engine.arena import ALIGN, Key, Placement, lifetimes, plan_arena
+from fftoolkit.runtime.c_engine.fuse import Step, plan_steps
+from fftoolkit.runtime.c_engine.lower import Context, lower
+from fftoolkit.runtime.c_engine.tflite_model import Model, Tensor
 
 COMMON = ("fftk_kernels.h",)
 HARNESS = "fftk_main.c"
@@ -194,8 +194,9 @@ clean:
 """
 
 
-def generate(model: Model, spec: EngineSpec, out: Path) -> list[Path]:
-    """Write the engine's files into `out` (created); returns them in a stable order."""
+def engine_files(model: Model, spec: EngineSpec) -> dict[str, str]:
+    """The engine's files, name -> text: the same model and spec always give the same bytes
+    (the runtime checks a bundle's c/ against them before compiling anything)."""
     if len(model.inputs) != 1:
         raise FFTKError(f"C engine: the model has {len(model.inputs)} inputs, not 1")
     x = model.tensors[model.inputs[0]]
@@ -226,16 +227,22 @@ def generate(model: Model, spec: EngineSpec, out: Path) -> list[Path]:
         calls += [g for f, g in zip(feats, goodness, strict=True) if producer[f.index] == i]
     ctx.kernels.update({"fftk_channel_goodness_s8", "fftk_copy_s8"})
     kernels = sorted(ctx.kernels)
-    out.mkdir(parents=True, exist_ok=True)
     files = {
         "fftk_model.h": _header(spec, x, logits, arena, len(feats)),
         "fftk_model.c": _source(spec, ctx.decls, calls, arena, ptr[logits.index], logits.size,
                                 _plan_comment(model, steps, placed, arena)),
         HARNESS: MAIN, "Makefile": _makefile(kernels),
     }
-    src = resources.files("fftoolkit.export.c_engine") / "kernels"
+    src = resources.files("fftoolkit.runtime.c_engine") / "kernels"
     for name in [*COMMON, *(f"{k}.c" for k in kernels)]:
         files[name] = (src / name).read_text()
+    return dict(sorted(files.items()))
+
+
+def generate(model: Model, spec: EngineSpec, out: Path) -> list[Path]:
+    """Write the engine's files into `out` (created); returns them in a stable order."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = engine_files(model, spec)
     for name, text in files.items():
-        (out / name).write_text(text)
-    return [out / name for name in sorted(files)]
+        (out / name).write_bytes(text.encode())
+    return [out / name for name in files]

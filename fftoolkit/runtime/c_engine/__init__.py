@@ -1,8 +1,12 @@
 """The C engine: an int8 TFLite model -> plain C99 (weights as const arrays, one static arena,
 TFLite Micro's integer arithmetic) that a board compiles without any runtime.
 
-`tflite_model` reads the model, `lower` turns each operator into a kernel call, `arena`
-places the activations, `emit` writes the files; `kernels/` holds one C file per op.
+`tflite_model` reads the model, `fuse` groups operators into steps, `lower` turns each step
+into a kernel call, `arena` places the activations, `emit` writes the files; `kernels/` holds
+one C file per op. The generator lives in the runtime (stdlib and numpy only) so that the
+runtime and the firmware compile only C they generated themselves from a verified model: a
+bundle's `c/` is checked against it (`fftoolkit.runtime.c_backend.read_c_sources`) and never
+compiled as it came.
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.c_engine.emit import EngineSpec, generate
-from fftoolkit.export.c_engine.tflite_model import read_model
-from fftoolkit.runtime.manifest import Manifest, load_manifest
+from fftoolkit.runtime.c_engine.emit import EngineSpec, engine_files, generate
+from fftoolkit.runtime.c_engine.tflite_model import parse_model, read_model
+from fftoolkit.runtime.manifest import Manifest, load_manifest, read_file
 
-__all__ = ["EngineSpec", "bundle_engine_spec", "generate", "read_model", "write_bundle_c",
-           "write_c_engine"]
+__all__ = ["EngineSpec", "bundle_engine_files", "bundle_engine_spec", "generate", "read_model",
+           "write_bundle_c", "write_c_engine"]
 
 SOURCE = "tflite-int8"  # the artifact the C engine is generated from
 
@@ -41,8 +45,17 @@ def bundle_engine_spec(manifest: Manifest) -> EngineSpec:
                       int(manifest.multi_pass["groups"]))
 
 
+def bundle_engine_files(bundle: str | Path, manifest: Manifest) -> dict[str, bytes]:
+    """The engine this fftk generates from the bundle's int8 TFLite model (sha256-checked
+    before it is parsed): file name -> bytes."""
+    spec = bundle_engine_spec(manifest)
+    entry = manifest.artifacts[SOURCE].fused
+    model = parse_model(read_file(bundle, entry), Path(bundle) / entry.file)
+    return {name: text.encode() for name, text in engine_files(model, spec).items()}
+
+
 def write_bundle_c(bundle: str | Path) -> list[Path]:
-    """Generate BUNDLE/c/ from the bundle's int8 TFLite model (what `--target c` will call)."""
+    """Generate BUNDLE/c/ from the bundle's int8 TFLite model."""
     bundle = Path(bundle)
     manifest = load_manifest(bundle)
     spec = bundle_engine_spec(manifest)
