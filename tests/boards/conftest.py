@@ -10,13 +10,13 @@ FFTK_REQUIRE_EMULATORS=1 (set by .ci/run): then a missing emulator fails the run
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from emulators import skip_or_fail
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 sys.path.insert(0, str(TOOLS))
@@ -57,14 +57,6 @@ def pytest_sessionfinish() -> None:
     log = _background.get("log")
     if log is not None:
         log.close()
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with the reason, or fail when CI requires the emulators."""
-    if os.environ.get("FFTK_REQUIRE_EMULATORS") == "1":
-        pytest.fail(f"FFTK_REQUIRE_EMULATORS=1 but the emulated board cannot run: {reason}",
-                    pytrace=False)
-    pytest.skip(f"emulated arm64 board: {reason}")
 
 
 @pytest.fixture(scope="session")
