@@ -6,8 +6,9 @@ deploy, the board) enforces the same rules:
 
 - a name that becomes a file or folder name, or enters a generated file, matches
   `NAME_PATTERN` (letters, digits, `.`, `_`, `-`; no leading dot or dash);
-- a file a manifest lists is a plain name inside its folder, a regular file (never a symlink),
-  and its bytes are hashed before anything parses them;
+- a file a manifest lists is a plain name inside its folder (or, where the caller names the one
+  sub-folder it allows, `<folder>/<plain name>`: exactly one level), a regular file (never a
+  symlink), and its bytes are hashed before anything parses them;
 - a folder that is copied or shipped holds no symlink anywhere.
 
 Standard library only: the device side (no torch) and the board import it.
@@ -69,13 +70,29 @@ def inside(root: str | Path, name: str, what: str, source: str | Path) -> Path:
     return path
 
 
-def read_verified(root: str | Path, name: str, sha256: str, source: str | Path) -> bytes:
-    """The bytes of `root/name`, a regular file inside `root` whose sha256 matches.
+def in_folder(root: str | Path, folder: str, name: str, what: str, source: str | Path) -> Path:
+    """`root/folder/n` for a `name` of the form `<folder>/<n>`: exactly the one named folder
+    (a real folder, not a symlink) and a safe plain `n` that resolves inside it."""
+    check_name(folder, "folder", source)
+    prefix = f"{folder}/"
+    if not isinstance(name, str) or not name.startswith(prefix):
+        raise FFTKError(f"{source}: {what} {_show(name)} is not {prefix}<name>")
+    sub = Path(root) / folder
+    if sub.is_symlink():
+        raise FFTKError(f"{sub}: is a symlink; fftk reads only regular folders in a bundle")
+    return inside(sub, name[len(prefix):], what, source)
+
+
+def read_verified(root: str | Path, name: str, sha256: str, source: str | Path,
+                  folder: str | None = None) -> bytes:
+    """The bytes of `root/name`, a regular file inside `root` whose sha256 matches; with
+    `folder`, `name` is `<folder>/<plain name>` (see `in_folder`).
 
     The file is read once and the same bytes are hashed and returned, so what was checked is
     what gets parsed (no window for a swap between the check and the use).
     """
-    path = inside(root, name, "file", source)
+    path = (inside(root, name, "file", source) if folder is None
+            else in_folder(root, folder, name, "file", source))
     check_sha256(sha256, f"sha256 of {name}", source)
     if not os.path.lexists(path):
         raise FFTKError(f"{path}: listed in the manifest but missing from the bundle")

@@ -39,8 +39,10 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"board_before": board_state()}
     backend = cfg["backend"]
     t0 = time.perf_counter_ns()
+    module = BACKENDS[backend].module  # "" for the C engine: a program, not a module
     try:
-        importlib.import_module(BACKENDS[backend].module)
+        if module:
+            importlib.import_module(module)
     except ImportError:
         pass  # open_bundle reports the missing package in one line
     out["import_ms"] = _ms(t0)

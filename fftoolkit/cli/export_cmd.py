@@ -13,10 +13,14 @@ Examples:
   fftk export runs/tiny/last.pt --target tflite --quantize int8 --batch 8 \\
       --calib-dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz --out bundles/tiny-b8
   fftk export models/weights/ff_tiny-cifar10.safetensors --target onnx --out bundles/onnx
+  fftk export models/weights/ff_tiny-cifar10.safetensors --target c --quantize int8 \\
+      --out bundles/tiny-c                       # then: make -C bundles/tiny-c/c host
 """)
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--target", default="all", show_default=True, metavar="|".join(TARGETS),
-              help="Formats to write; all = onnx + tflite (+ edgetpu with --quantize int8).")
+              help="Formats to write; all = onnx + tflite (+ edgetpu and, for improved-FF "
+              "models, c with --quantize int8). c: a C99 int8 engine generated from the int8 "
+              "TFLite model (needs --quantize int8; no compiler needed to export).")
 @click.option("--quantize", default="none", show_default=True, metavar="|".join(QUANTIZE),
               help="int8 also writes int8 files beside the fp32 ones.")
 @click.option("--calib-dataset", help="Dataset name or image-folder path/.tar.gz; calibration "

@@ -24,7 +24,7 @@ from fftoolkit.atomic import atomic_dir, refuse_overlap
 from fftoolkit.data.loader import dataset_record
 from fftoolkit.errors import FFTKError
 from fftoolkit.export.calib import Images, default_dataset, load_images, normalise
-from fftoolkit.export.formats import Planned, plan
+from fftoolkit.export.formats import Planned, for_network, plan
 from fftoolkit.export.graphs import ExportGraphs, build_graphs
 from fftoolkit.export.onnx_export import export_onnx
 from fftoolkit.export.quantize import OnnxQuantOptions, quantize_onnx
@@ -34,7 +34,15 @@ from fftoolkit.ff.predict import predict_both
 from fftoolkit.models import Checkpoint, build_network_from_state, load_checkpoint, macs_per_image
 from fftoolkit.models.checkpoint import export_weights
 from fftoolkit.runtime.formats import FORMATS, artifact_format
-from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, TensorInfo, sha256_file
+from fftoolkit.runtime.manifest import (
+    C_KEY,
+    Artifact,
+    Manifest,
+    ModelFile,
+    SourceFile,
+    TensorInfo,
+    sha256_file,
+)
 from fftoolkit.runtime.runner import open_bundle
 
 EDGETPU_HELP = ("edgetpu_compiler is not on PATH, so no Edge TPU model was built: install it "
@@ -244,6 +252,30 @@ def _edgetpu(tmp: Path, int8: Artifact) -> tuple[Artifact | None, str | None]:
                     goodness=int8.goodness), None
 
 
+def _c_engine(tmp: Path, manifest: Manifest, target: str) -> tuple[Artifact | None, str | None]:
+    """Generate c/ from the int8 TFLite just written (no compiler needed) and list its files.
+    Under `--target all` a model the engine cannot express is a note, not a failed export."""
+    from fftoolkit.export.c_engine import bundle_engine_spec, write_c_engine
+
+    src = manifest.artifacts["tflite-int8"]
+    folder = tmp / "c"
+    try:
+        write_c_engine(tmp / src.fused.file, folder, bundle_engine_spec(manifest))
+    except FFTKError as exc:
+        if target == "c":
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        return None, f"no C engine (c-int8): {exc}"
+    entries = sorted(folder.iterdir())
+    if any(not p.is_file() or p.is_symlink() for p in entries):  # one folder level, files only
+        raise FFTKError(f"{folder}: the C engine wrote something other than plain files")
+    sources = [SourceFile(f"c/{p.name}", sha256_file(p)) for p in entries]
+    main = next(s for s in sources if s.file == "c/fftk_model.c")
+    fused = ModelFile(main.file, main.sha256, src.fused.inputs, src.fused.outputs)
+    return Artifact("c", "int8", "NHWC", 1, fused, goodness="from-features",
+                    sources=sources), None
+
+
 def _planned_steps(planned: list[Planned], n_blocks: int) -> int:
     return sum(1 + (n_blocks + 1 if p.fmt.blocks and p.batch is None else 0) for p in planned)
 
@@ -260,6 +292,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
         raise FFTKError(f"--calib-samples {opts.calib_samples} is fewer than --batch {opts.batch}")
     state, net = _load_net(checkpoint)
     spec = net.spec
+    planned, notes = for_network(planned, opts.target, spec.network, spec.name)
     dataset = opts.calib_dataset or default_dataset(state, spec)
     refuse_overlap(out, {"checkpoint": checkpoint, "calibration dataset": dataset})
     calib: Images | None = None
@@ -268,12 +301,12 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
     held = _held_back(dataset, opts, state, spec, required=opts.calib_dataset is not None)
     source = dataset_record(dataset)  # by name, sha256 or relative path: never this machine's
     graphs = build_graphs(net, state.normalization)
-    notes: list[str] = []
     if held is None:
         notes.append("accuracy not measured: no held-back images from "
                      f"{source.get('path', source['name'])!r}")
     keys = {p.key for p in planned}
-    evaluated = [k for k in keys if not k.startswith("edgetpu")] if held is not None else []
+    evaluated = ([k for k in keys if k.split("-")[0] in ("onnx", "tflite")]
+                 if held is not None else [])
     total = 2 + _planned_steps([p for p in planned if p.fmt.family != "edgetpu"],
                                len(graphs.blocks)) + len(evaluated)
     with tqdm(total=total, desc="export", unit="step", file=sys.stderr,
@@ -285,6 +318,8 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
         builder = _Builder(tmp, graphs, x_calib, opts, bar)
         artifacts: dict[str, Artifact] = {}
         for p in planned:
+            if p.fmt.family == "c":
+                continue  # generated from the manifest's tflite-int8, below
             if p.fmt.family == "edgetpu":
                 art, note = _edgetpu(tmp, artifacts["tflite-int8"])
                 if art is not None:
@@ -296,6 +331,14 @@ def export_bundle(checkpoint: str | Path, out: str | Path,
         bar.set_description("manifest")
         manifest = _manifest(state, checkpoint, spec, graphs, artifacts, tmp, opts, calib,
                              source)
+        if C_KEY in keys:
+            bar.set_description("c/")
+            art, note = _c_engine(tmp, manifest, opts.target)
+            if art is not None:
+                artifacts[C_KEY] = art  # the manifest's artifacts are this dict
+            if note:
+                notes.append(note)
+            bar.update(1)
         manifest.write(tmp)
         accuracy = None
         if held is not None:  # the written bundle, opened as a board opens it
@@ -335,7 +378,7 @@ def _accuracy(tmp: Path, net: torch.nn.Module, state: Checkpoint, manifest: Mani
     ref = predict_both(net, held.images, norm["mean"], norm["std"])
     rows = {"torch-fp32": accuracy_row(*ref, held.labels, None)}
     for key, art in manifest.artifacts.items():
-        if art.format == "edgetpu":
+        if art.format in ("edgetpu", "c"):  # need their hardware / a compiler: not at export
             continue
         bar.set_description(f"accuracy {key}")
         rows[key] = accuracy_row(*runtime_predictions(tmp, key, held.images, threads),

@@ -13,12 +13,11 @@ import numpy as np
 
 from fftoolkit.models import deployed_params, macs_per_image, table3_params
 from fftoolkit.models.spec import ModelSpec
-from fftoolkit.runtime.manifest import Artifact
+from fftoolkit.runtime.manifest import Artifact, artifact_files
 
 
 def artifact_sizes(bundle: Path, art: Artifact) -> dict[str, Any]:
-    files = [art.fused, *art.blocks, *([art.head] if art.head else [])]
-    sizes = {f.file: (bundle / f.file).stat().st_size for f in files}
+    sizes = {name: (bundle / name).stat().st_size for name in artifact_files(art)}
     return {"fused_bytes": sizes[art.fused.file], "total_bytes": sum(sizes.values()),
             "files": sizes}
 

@@ -138,7 +138,7 @@ def check_deploy_dir(deploy_dir: Path, expect_sha256: str | None = None) -> Depl
     cfg = load_deploy_config(deploy_dir)
     bundle = deploy_dir / cfg.bundle
     manifest = load_manifest(bundle, expect_sha256)
-    read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle))
+    read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle), cfg.formats)
     return cfg
 
 

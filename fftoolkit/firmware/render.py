@@ -2,7 +2,8 @@
 
 The directory holds everything the board needs and nothing it does not (no torch):
 
-    bundle/            the verified bundle (manifest + model files)
+    bundle/            the verified bundle (manifest + model files; c/ only for a board that
+                       runs c-int8)
     wheels/            fftoolkit, packed from this install (see wheel.py)
     requirements.txt   device pins with aarch64 wheels
     install.sh         venv + pip, idempotent, refuses 32-bit systems
@@ -33,6 +34,7 @@ from fftoolkit.runtime.manifest import (
     listed_files,
     load_manifest,
     manifest_sha256,
+    read_listed,
 )
 from fftoolkit.runtime.schema import bad_field, from_json
 from fftoolkit.untrusted import check_name, read_verified
@@ -85,14 +87,18 @@ def choose_formats(manifest: Manifest, board: Board, bundle: Path) -> tuple[list
     return formats, notes
 
 
-def read_bundle(bundle: Path, manifest: Manifest, manifest_sha256: str) -> dict[str, bytes]:
-    """Every file of the bundle as checked bytes: the manifest (by its sha256) and each file
-    it lists (by the sha256 it lists). Fail here, not on the board; copy only these bytes, so
-    nothing unlisted, unverified or behind a symlink reaches the deploy directory."""
+def read_bundle(bundle: Path, manifest: Manifest, manifest_sha256: str,
+                formats: list[str]) -> dict[str, bytes]:
+    """The files of the bundle a board gets, as checked bytes: the manifest (by its sha256)
+    and each file it lists (by the sha256 it lists), except the C engine's sources unless the
+    board runs `c-int8` (a Linux board runs the TFLite/ONNX models). Fail here, not on the
+    board; copy only these bytes, so nothing unlisted, unverified or behind a symlink reaches
+    the deploy directory."""
     files = {MANIFEST_NAME: read_verified(bundle, MANIFEST_NAME, manifest_sha256,
                                           bundle / MANIFEST_NAME)}
-    for name, sha in listed_files(manifest).items():
-        files[name] = read_verified(bundle, name, sha, bundle / MANIFEST_NAME)
+    unused = [k for k, art in manifest.artifacts.items() if art.format == "c" and k not in formats]
+    for name, sha in listed_files(manifest, without=unused).items():
+        files[name] = read_listed(bundle, name, sha)
     return files
 
 
@@ -109,7 +115,7 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
                         "fftoolkit.firmware.mcu.render_mcu")
     manifest = load_manifest(bundle, expect_sha256)
     formats, notes = choose_formats(manifest, board, bundle)
-    files = read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle))
+    files = read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle), formats)
     if out.exists() and not force:
         raise FFTKError(f"{out}: already exists (pass --force to replace it)")
 
@@ -126,7 +132,8 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
     templates = board_files(board)
     with atomic_dir(out, force=force) as tmp:
         (tmp / cfg.bundle).mkdir()
-        for name, data in files.items():
+        for name, data in files.items():  # names checked: plain, or c/<plain>
+            (tmp / cfg.bundle / name).parent.mkdir(exist_ok=True)
             (tmp / cfg.bundle / name).write_bytes(data)
         for rel, src in templates.items():
             dest = tmp / rel

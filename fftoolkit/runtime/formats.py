@@ -4,13 +4,15 @@ bench, firmware and the board entry point.
 A format is an artifact family at a precision; the manifest's artifact key is its name
 (`tflite-int8`), and a fixed-batch variant adds `-b<N>` (`tflite-int8-b8`). A row says how the
 exporter writes it (layout, file names, where goodness is computed, per-block files) and what
-runs it (its default backend; `BACKENDS` says which module and package that needs).
+runs it (its default backend; `BACKENDS` says which module and package that needs, or for the
+C engine, which program: a C compiler that builds the bundle's `c/` on first use).
 Standard library only, so a board can read it before numpy or a runtime is installed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from dataclasses import dataclass
 
 from fftoolkit.errors import FFTKError
@@ -19,14 +21,15 @@ from fftoolkit.runtime.manifest import Artifact, Manifest
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """What a backend runs (its artifact `family`), the module it imports, the package that
-    provides the module, and what to tell a user who lacks it."""
+    """What a backend runs (its artifact `family`), the module it imports (or the program it
+    runs), the package that provides it, and what to tell a user who lacks it."""
 
     name: str
-    family: str  # artifact format it runs: "onnx" | "tflite" | "edgetpu" | "torch"
-    module: str  # Python module it needs
-    distribution: str  # the pip package providing `module`
+    family: str  # artifact format it runs: "onnx" | "tflite" | "edgetpu" | "torch" | "c"
+    module: str  # Python module it needs ("" for a program)
+    distribution: str  # the pip package providing `module` ("" for a program)
     install: str  # how to get it
+    program: str = ""  # a program it needs on PATH instead of a module
 
 
 BACKENDS: dict[str, BackendInfo] = {
@@ -41,6 +44,8 @@ BACKENDS: dict[str, BackendInfo] = {
                            "(libedgetpu1-std from the Coral apt repository)"),
     "torch": BackendInfo("torch", "torch", "torch", "torch",
                          "pip install fftoolkit (the full install brings torch)"),
+    "c": BackendInfo("c", "c", "", "", "install one (Debian/Ubuntu: sudo apt install gcc; "
+                     "macOS: xcode-select --install)", program="cc"),
 }
 
 def backend_info(name: str) -> BackendInfo:
@@ -52,7 +57,7 @@ def backend_info(name: str) -> BackendInfo:
 @dataclass(frozen=True)
 class Format:
     name: str  # also the manifest's artifact key
-    family: str  # "torch" | "onnx" | "tflite" | "edgetpu" (the artifact's `format` field)
+    family: str  # "torch" | "onnx" | "tflite" | "edgetpu" | "c" (the artifact's `format` field)
     precision: str  # "fp32" | "int8"
     backend: str  # default backend (a key of BACKENDS)
     layout: str = "NCHW"  # layout of image inputs and feature outputs
@@ -85,6 +90,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            False, True, "TFLite full integer (int8 in/out), NHWC, static batch"),
     Format("edgetpu-int8", "edgetpu", "int8", "edgetpu", "NHWC", ".int8_edgetpu", "tflite",
            "from-features", False, False, "tflite-int8 compiled by edgetpu_compiler"),
+    Format("c-int8", "c", "int8", "c", "NHWC", "", "", "from-features", False, False,
+           "C99 engine generated from tflite-int8 (c/, TFLite Micro's int8 arithmetic); "
+           "built with cc on first use"),
 )}
 DEMO_FORMATS = ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8")
 PRECISIONS = ("fp32", "int8")
@@ -107,8 +115,11 @@ def format_for(backend: str, precision: str) -> Format:
 
 
 def installed(backend: str) -> bool:
-    module = BACKENDS[backend].module
-    return importlib.util.find_spec(module.split(".")[0]) is not None
+    """The backend's module can be imported (or its program is on PATH)."""
+    info = BACKENDS[backend]
+    if info.program:
+        return shutil.which(info.program) is not None
+    return importlib.util.find_spec(info.module.split(".")[0]) is not None
 
 
 def default_backend(fmt: Format) -> str:

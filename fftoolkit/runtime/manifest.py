@@ -8,21 +8,30 @@ Layout of a bundle directory:
     model.onnx, block_0.onnx, ..., head.onnx                (artifact "onnx-fp32")
     model.int8.onnx, block_0.int8.onnx, ...                  (artifact "onnx-int8")
     model.tflite / model.int8.tflite / model.int8.b8.tflite  (artifacts "tflite-fp32", ...)
+    c/fftk_model.c, c/fftk_model.h, c/Makefile, ...          (artifact "c-int8")
     reference.safetensors                                    (the source network, "torch-fp32")
     overlay.npy                                              (original FF, fourier overlays only)
 
-Artifact keys are "<format>-<precision>" with a "-b<N>" suffix for a fixed batch N > 1.
+Artifact keys are "<format>-<precision>" with a "-b<N>" suffix for a fixed batch N > 1; the C
+engine's key is exactly "c-int8".
 
 A bundle is untrusted input (users download and pass them around): `load_manifest` checks the
 whole document against this schema once, naming the first bad field, and every file it lists
-is a plain name inside the bundle with a sha256 that is checked before the file is read
-(`read_file`). Format 2 added the sha256 of `overlay.npy`.
+is a plain name inside the bundle (the c-int8 artifact's: `c/<plain name>`, one folder level)
+with a sha256 that is checked before the file is read (`read_file`, `read_listed`).
+
+Format 2 added the sha256 of `overlay.npy`. Format 3 added the "c-int8" artifact (format "c"):
+the C99 engine generated from the int8 TFLite model, its files listed in the artifact's new
+`sources` field (every file of `c/`, name and sha256), `fused` naming `c/fftk_model.c` with
+the source model's int8 input and output tensors. The change is additive, so format 2
+bundles (no `sources`, no c-int8) are still read.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,16 +41,20 @@ from fftoolkit.runtime.schema import bad_field, from_json, typed
 from fftoolkit.untrusted import (
     check_name,
     check_sha256,
+    in_folder,
     inside,
     read_verified,
     refuse_symlinks,
     sha256_file,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # format 3 only added fields, so format 2 bundles read as they are
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20  # a real manifest is a few kB
-ARTIFACT_KEY = re.compile(r"(onnx|tflite|edgetpu)-(fp32|int8)(-b[1-9][0-9]{0,3})?")
+ARTIFACT_KEY = re.compile(r"(onnx|tflite|edgetpu|c)-(fp32|int8)(-b[1-9][0-9]{0,3})?")
+C_KEY = "c-int8"  # the C engine: int8, one image at a time, no fixed-batch variants
+FOLDERS = {"c": "c"}  # artifact format -> the one sub-folder its files live in
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "int8", "uint8")
 GOODNESS_MODES = ("in-graph", "from-features")
@@ -73,12 +86,24 @@ class ModelFile:
 
 
 @dataclass
+class SourceFile:
+    """A file of an artifact that is not a model: the C engine's sources, header, Makefile."""
+
+    file: str  # relative to the bundle directory: "c/<plain name>"
+    sha256: str
+
+
+@dataclass
 class Artifact:
     """One format at one precision: the fused model plus per-block files and the head.
 
     Fused outputs are ("logits", "goodness") when `goodness == "in-graph"`, or ("logits",
     "features_a", "features_b") — the last two blocks' outputs — when `goodness == "from-features"`
     and the runner computes eq. 2 itself (keeps the squared reduction out of int8).
+
+    The C engine ("c-int8") lists every file of `c/` in `sources`; `fused` is `c/fftk_model.c`
+    with the int8 model's tensors: the engine returns the logits (int8) and, per feature
+    output, one int32 sum of (q - zero_point)^2 per class channel group.
     """
 
     format: str  # "onnx" | "tflite" | "edgetpu"
@@ -89,6 +114,7 @@ class Artifact:
     blocks: list[ModelFile] = field(default_factory=list)
     head: ModelFile | None = None
     goodness: str = "in-graph"
+    sources: list[SourceFile] = field(default_factory=list)  # format 3: the C engine's files
 
 
 @dataclass
@@ -153,24 +179,38 @@ def manifest_sha256(bundle_dir: str | Path) -> str:
     return sha256_file(Path(bundle_dir) / MANIFEST_NAME)
 
 
-def read_file(bundle_dir: str | Path, entry: ModelFile) -> bytes:
+def read_file(bundle_dir: str | Path, entry: ModelFile | SourceFile) -> bytes:
     """The bytes of a listed file, after checking it is a regular file with the listed sha256."""
-    return read_verified(bundle_dir, entry.file, entry.sha256, Path(bundle_dir) / MANIFEST_NAME)
+    return read_listed(bundle_dir, entry.file, entry.sha256)
 
 
-def verify_file(bundle_dir: str | Path, entry: ModelFile) -> Path:
+def read_listed(bundle_dir: str | Path, name: str, sha256: str) -> bytes:
+    """The checked bytes of a file the manifest lists: a plain name in the bundle, or
+    `<folder>/<plain name>` in the one folder an artifact format owns (`c/`)."""
+    head, sep, _ = name.partition("/")
+    folder = head if sep and head in FOLDERS.values() else None
+    return read_verified(bundle_dir, name, sha256, Path(bundle_dir) / MANIFEST_NAME, folder)
+
+
+def verify_file(bundle_dir: str | Path, entry: ModelFile | SourceFile) -> Path:
     """The listed file exists, is a regular file inside the bundle and matches its sha256."""
     read_file(bundle_dir, entry)
     return Path(bundle_dir) / entry.file
 
 
-def listed_files(manifest: Manifest) -> dict[str, str]:
-    """Every file the manifest lists, name -> sha256 (the bundle's whole content)."""
-    entries = [entry for art in manifest.artifacts.values()
-               for entry in [art.fused, *art.blocks, *([art.head] if art.head else [])]]
+def artifact_files(art: Artifact) -> dict[str, str]:
+    """The files of one artifact, name -> sha256: models, then the C engine's sources."""
+    entries = [art.fused, *art.blocks, *([art.head] if art.head else []), *art.sources]
+    return {e.file: e.sha256 for e in entries}
+
+
+def listed_files(manifest: Manifest, without: Collection[str] = ()) -> dict[str, str]:
+    """Every file the manifest lists, name -> sha256 (the bundle's whole content), leaving
+    out the artifacts keyed in `without`."""
+    files = {name: sha for key, art in manifest.artifacts.items() if key not in without
+             for name, sha in artifact_files(art).items()}
     if manifest.reference is not None:
-        entries.append(manifest.reference)
-    files = {e.file: e.sha256 for e in entries}
+        files[manifest.reference.file] = manifest.reference.sha256
     patterns = manifest.multi_pass.get("patterns")
     if patterns:
         files[patterns["file"]] = patterns["sha256"]
@@ -195,11 +235,12 @@ def _refuse_constant(name: str) -> None:
 
 
 def _check_version(version: Any, path: Path) -> None:
-    if version == FORMAT_VERSION:
+    if version in READABLE_VERSIONS and not isinstance(version, bool):
         return
     if isinstance(version, int) and not isinstance(version, bool) and version < FORMAT_VERSION:
         raise FFTKError(f"{path}: bundle format {version} is older than the format this fftk "
-                        f"reads ({FORMAT_VERSION}); re-export it: fftk export CHECKPOINT ...")
+                        f"reads ({READABLE_VERSIONS[0]}-{FORMAT_VERSION}); re-export it: "
+                        "fftk export CHECKPOINT ...")
     raise FFTKError(f"{path}: bundle format {version!r} is not supported (this fftk reads "
                     f"format {FORMAT_VERSION}; a newer fftk may read it)")
 
@@ -279,9 +320,9 @@ def _check_multi_pass(mp: dict[str, Any], num_classes: int, path: Path) -> None:
 def _check_artifact(key: str, art: Artifact, path: Path) -> None:
     where = f"artifacts.{key}"
     match = ARTIFACT_KEY.fullmatch(key)
-    if not match:
+    if not match or (match.group(1) == "c" and key != C_KEY):
         raise FFTKError(f"{path}: artifact key {key!r} is not <onnx|tflite|edgetpu>-"
-                            "<fp32|int8>[-b<N>]")
+                        f"<fp32|int8>[-b<N>] or {C_KEY}")
     if (art.format, art.precision) != match.group(1, 2):
         raise bad_field(path, f"{where}.format/precision", f"{match.group(1)}/{match.group(2)}",
                    f"{art.format}/{art.precision}")
@@ -289,15 +330,44 @@ def _check_artifact(key: str, art: Artifact, path: Path) -> None:
     _one_of(art.goodness, GOODNESS_MODES, f"{where}.goodness", path)
     if art.batch is not None and not 0 < art.batch <= MAX_BATCH:
         raise bad_field(path, f"{where}.batch", f"null or 1-{MAX_BATCH}", art.batch)
-    _check_model_file(art.fused, f"{where}.fused", path)
+    folder = FOLDERS.get(art.format)
+    _check_model_file(art.fused, f"{where}.fused", path, folder)
     for i, block in enumerate(art.blocks):
         _check_model_file(block, f"{where}.blocks[{i}]", path)
     if art.head is not None:
         _check_model_file(art.head, f"{where}.head", path)
+    if folder is None:
+        if art.sources:
+            raise bad_field(path, f"{where}.sources", "empty (only the C engine lists sources)",
+                            [s.file for s in art.sources])
+        return
+    _check_c_artifact(art, where, path, folder)
 
 
-def _check_model_file(entry: ModelFile, where: str, path: Path) -> None:
-    inside(path.parent, entry.file, f"field '{where}.file'", path)
+def _check_c_artifact(art: Artifact, where: str, path: Path, folder: str) -> None:
+    """The C engine: one image in, NHWC, goodness from its features, and every file of its
+    folder listed once under a safe name (the fused entry among them)."""
+    if art.batch != 1 or art.layout != "NHWC" or art.goodness != "from-features":
+        raise bad_field(path, f"{where}.batch/layout/goodness", "1/NHWC/from-features",
+                        f"{art.batch}/{art.layout}/{art.goodness}")
+    if art.blocks or art.head is not None:
+        raise bad_field(path, f"{where}.blocks/head", "empty/null (one engine, no block files)",
+                        [b.file for b in art.blocks])
+    names = [s.file for s in art.sources]
+    for i, source in enumerate(art.sources):
+        in_folder(path.parent, folder, source.file, f"field '{where}.sources[{i}].file'", path)
+        check_sha256(source.sha256, f"field '{where}.sources[{i}].sha256'", path)
+    listed = {s.file: s.sha256 for s in art.sources}
+    if len(listed) != len(names) or listed.get(art.fused.file) != art.fused.sha256:
+        raise bad_field(path, f"{where}.sources", f"distinct names including {art.fused.file!r} "
+                        "with the fused entry's sha256", names)
+
+
+def _check_model_file(entry: ModelFile, where: str, path: Path, folder: str | None = None) -> None:
+    if folder is None:
+        inside(path.parent, entry.file, f"field '{where}.file'", path)
+    else:
+        in_folder(path.parent, folder, entry.file, f"field '{where}.file'", path)
     check_sha256(entry.sha256, f"field '{where}.sha256'", path)
     for kind in ("inputs", "outputs"):
         for i, t in enumerate(getattr(entry, kind)):

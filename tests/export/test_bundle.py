@@ -67,7 +67,7 @@ def nhwc(x):
 
 def test_manifest_lists_every_file_with_its_sha256(tiny_bundle, manifest):
     assert set(manifest.artifacts) == {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-fp32-b4",
-                                       "tflite-int8", "tflite-int8-b4"}
+                                       "tflite-int8", "tflite-int8-b4", "c-int8"}
     assert manifest.algorithm == "improved" and manifest.model_name == "ff_tiny"
     assert manifest.input_shape == [3, 32, 32] and len(manifest.classes) == 10
     assert manifest.goodness_blocks == [2, 3] and manifest.head_blocks == [2, 3]
@@ -76,10 +76,10 @@ def test_manifest_lists_every_file_with_its_sha256(tiny_bundle, manifest):
     verify_file(tiny_bundle, manifest.reference)
     listed = {"manifest.json", "report.json", manifest.reference.file}
     for art in manifest.artifacts.values():
-        for f in [art.fused, *art.blocks, *([art.head] if art.head else [])]:
+        for f in [art.fused, *art.blocks, *([art.head] if art.head else []), *art.sources]:
             verify_file(tiny_bundle, f)
-            listed.add(f.file)
-        if art.batch != 4:  # model.int8.onnx -> block_0.int8.onnx ... head.int8.onnx
+            listed.add(f.file.split("/")[0])  # c-int8's files are c/<name>
+        if art.batch != 4 and art.format != "c":  # model.int8.onnx -> block_0.int8.onnx ...
             tail = art.fused.file[len("model"):]
             assert [b.file for b in art.blocks] == [f"block_{i}{tail}" for i in range(4)]
             assert art.head.file == f"head{tail}"

@@ -19,11 +19,12 @@ from fftoolkit.runtime.manifest import load_manifest, sha256_file
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("export-cli")
     ckpt = write_checkpoint(root / "tiny.pt")
+    write_checkpoint(root / "mlp.pt", "mnist_mlp")  # an original-FF model
     truncated = root / "truncated.pt"
     truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     (root / "garbage.pt").write_bytes(b"not a checkpoint at all")
     return {"root": root, "ckpt": ckpt, "truncated": truncated, "garbage": root / "garbage.pt",
-            "tree": write_tree(root / "tree", 32, 32, 3, 10),
+            "mlp": root / "mlp.pt", "tree": write_tree(root / "tree", 32, 32, 3, 10),
             "grey": write_tree(root / "grey", 28, 28, 1, 10),
             "three": write_tree(root / "three", 32, 32, 3, 3)}
 
@@ -48,6 +49,9 @@ def test_help_shows_an_example(capsys):
      "model expects (32, 32, 3)"),
     ("ckpt", ["--quantize", "int8", "--calib-dataset", "three"], "3 classes but the model has 10"),
     ("ckpt", ["--quantize", "int8", "--calib-dataset", "nowhere"], "no such file or folder"),
+    ("ckpt", ["--target", "c"], "--target c needs --quantize int8"),
+    ("mlp", ["--target", "c", "--quantize", "int8"], "--target c: the C engine runs improved-FF "
+     "(channel-group) models; mnist_mlp is an original-FF model"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_bundle(files, capsys, case, extra, message):
     ckpt = files.get(case, files["root"] / "missing.pt")
@@ -95,8 +99,9 @@ def test_exporting_twice_gives_identical_files(tiny_bundle, tmp_path):
     export_bundle(tiny_bundle.parent / "last.pt", again,
                   ExportOptions(target="all", quantize="int8", calib_samples=32, eval_samples=80,
                                 batch=4), progress=False)
-    names = sorted(p.name for p in tiny_bundle.iterdir())
-    assert names == sorted(p.name for p in again.iterdir())
+    names = sorted(p.relative_to(tiny_bundle) for p in tiny_bundle.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert Path("c/fftk_model.c") in names  # the generated C engine too
     for name in names:
         assert (again / name).read_bytes() == (tiny_bundle / name).read_bytes(), name
 

@@ -3,7 +3,7 @@
 import pytest
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.export.formats import FORMATS, plan
+from fftoolkit.export.formats import FORMATS, for_network, plan
 
 
 def keys(target, quantize, batch=1):
@@ -18,14 +18,31 @@ def test_plans():
                                          "tflite-int8-b8"]
     assert keys("edgetpu", "int8") == ["tflite-fp32", "tflite-int8", "edgetpu-int8"]
     assert keys("all", "int8") == ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8",
-                                   "edgetpu-int8"]
+                                   "edgetpu-int8", "c-int8"]
     assert keys("all", "none") == ["onnx-fp32", "tflite-fp32"]
+    assert keys("c", "int8") == ["tflite-fp32", "tflite-int8", "c-int8"]  # c is made from int8
+    assert keys("c", "int8", 4) == ["tflite-fp32", "tflite-fp32-b4", "tflite-int8",
+                                    "tflite-int8-b4", "c-int8"]  # one image at a time
+
+
+def test_the_c_engine_runs_channel_groups_only():
+    """An original-FF model: `all` drops c-int8 with a note, `--target c` is an error."""
+    planned, notes = for_network(plan("all", "int8"), "all", "label-overlay", "mnist_mlp")
+    assert "c-int8" not in [p.key for p in planned] and "tflite-int8" in [p.key for p in planned]
+    assert notes == ["no C engine (c-int8): the C engine runs improved-FF (channel-group) "
+                     "models; mnist_mlp is an original-FF model (label-overlay)"]
+    with pytest.raises(FFTKError, match=r"--target c: the C engine runs improved-FF"):
+        for_network(plan("c", "int8"), "c", "label-overlay", "mnist_mlp")
+    assert for_network(plan("c", "int8"), "c", "channel-groups", "ff_tiny") == (
+        plan("c", "int8"), [])
 
 
 @pytest.mark.parametrize("args, message", [
     (("coreml", "none"), "unknown target 'coreml'"),
     (("onnx", "int4"), "unknown --quantize 'int4'"),
     (("edgetpu", "none"), "needs --quantize int8"),
+    (("c", "none"), r"--target c needs --quantize int8 \(the C engine is generated from the "
+                    r"int8 TFLite model\)"),
     (("onnx", "none", 0), "--batch must be >= 1"),
 ])
 def test_bad_plans(args, message):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fftk_cli import cli_env, fftk, one_line_error
 
+from fftoolkit.firmware.deploy import check_deploy_dir
 from fftoolkit.firmware.render import requirements
 from fftoolkit.firmware.templates import PLACEHOLDER, boards_by_kind, list_boards
 from fftoolkit.runtime.manifest import load_manifest, verify_file
@@ -53,6 +54,10 @@ def test_every_board_gets_a_complete_directory(rendered, tiny_bundle):
         for key in cfg["formats"]:  # the copy is complete and intact
             for entry in [copied.artifacts[key].fused, *copied.artifacts[key].blocks]:
                 verify_file(out / "bundle", entry)
+        # a Linux board runs TFLite/ONNX: the C engine's sources stay home, and the copy is
+        # still a complete deploy directory for `fftk deploy`'s check
+        assert "c-int8" in manifest.artifacts and not (out / "bundle" / "c").exists()
+        check_deploy_dir(out)
         readme = (out / "README.md").read_text()
         assert "ff_tiny" in readme and "taskset" in readme and "64-bit" in readme
     assert rendered["rpi4"][0].joinpath("deploy.json").read_text().count("onnx-fp32") == 1

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,10 +186,7 @@ def test_manifest_mutator_every_field_every_wrong_type(tiny_bundle: Path, tmp_pa
     """Each mutation is refused in one line naming the field, or, where the value happens to
     be valid, the bundle still runs: never another exception."""
     original = json.loads((tiny_bundle / "manifest.json").read_text())
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    for p in tiny_bundle.iterdir():
-        (bundle / p.name).write_bytes(p.read_bytes())
+    bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
     images = Inputs([np.zeros((32, 32, 3), np.uint8)] * 2, ["a", "b"], [0, 1],
                     original["classes"])
     refused = accepted = 0
