@@ -131,7 +131,7 @@ def main() -> int:
                 "Cortex-M4, EMULATED: qemu-system-arm -M mps2-an386 -icount shift=0; "
                 "instructions counted by QEMU (1 ns of virtual time each, read with the board's "
                 "25 MHz timer), not hardware cycles",
-        "command": "python benchmarks/mcu_cortex_m4.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python benchmarks/mcu_cortex_m4.py", *sys.argv[1:]]),
         "host": machine(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rows": rows,

@@ -96,7 +96,7 @@ def limits(board: Board, part_name: str | None) -> tuple[Part | None, int, int]:
 
 
 def embedded_images(manifest: Manifest, source: str | Path | None, n: int
-                ) -> tuple[np.ndarray, np.ndarray, str]:
+                    ) -> tuple[np.ndarray, np.ndarray, str]:
     """`n` images (seeded subset) quantized as the C engine's input, their labels (-1 = none)
     and where they came from: `source` (file, folder, .npz) or the bundled demo set."""
     if not 1 <= n <= MAX_IMAGES:
