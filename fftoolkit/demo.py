@@ -1,8 +1,10 @@
 """`fftk demo` (`make demo`): the README's main job, offline, in a few minutes.
 
 Exports the shipped FF_tiny checkpoint to every CPU format (ONNX and TFLite, fp32 and int8,
-int8 calibrated on bundled images), then benchmarks each format in its own process on the
-other bundled validation images and prints the comparison table. The bundle is kept under
+int8 calibrated on bundled images, and the C engine generated from the int8 TFLite model),
+then benchmarks each format in its own process on the other bundled validation images (c-int8
+is built with cc on first use; without a compiler its row is skipped with a warning) and
+prints the comparison table. The bundle is kept under
 `--out` so it can be copied to a board (see docs/DEVICE.md).
 """
 

@@ -14,10 +14,12 @@ SHARED_DATA = Path(os.environ.get("FFTK_SHARED_DATA") or REPO / ".." / "shared" 
 
 @pytest.fixture(scope="session", autouse=True)
 def fftk_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """$FFTK_DATA points into a temp dir for every test, so no test writes to ~/.cache/fftk."""
+    """$FFTK_DATA and $FFTK_C_CACHE (built C engines) point into temp dirs for every test, so
+    no test writes to ~/.cache/fftk."""
     path = tmp_path_factory.mktemp("fftk-data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FFTK_DATA", str(path))
+        patch.setenv("FFTK_C_CACHE", str(tmp_path_factory.mktemp("fftk-c-cache")))
         yield path
 
 
@@ -73,3 +75,24 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
                   ExportOptions(target="all", quantize="int8", calib_samples=32, eval_samples=80,
                                 batch=4), progress=False)
     return root / "bundle"
+
+
+@pytest.fixture(scope="session")
+def shipped_tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped FF_tiny exported as a user does (`fftk export --target all --quantize int8`:
+    ONNX, TFLite and the C engine), int8 calibrated on the first 15 images of each class of
+    the bundled demo set (as `make demo` does), so no dataset download is needed (~45 s, once).
+    The other 350 demo images were never seen by calibration."""
+    from fftk_cli import fftk
+
+    from fftoolkit.demo import split_demo_set, write_tree
+
+    root = tmp_path_factory.mktemp("shipped-tiny")
+    calib, held, classes = split_demo_set(15)
+    tree = write_tree(root / "calib", calib, held, classes)
+    result = fftk("export", REPO / "models" / "weights" / "ff_tiny-cifar10.safetensors",
+                  "--target", "all", "--quantize", "int8", "--calib-dataset", tree,
+                  "--calib-samples", len(calib), "--eval-samples", 0, "--quiet",
+                  "--out", root / "ff_tiny")
+    assert result.returncode == 0, result.stderr
+    return root / "ff_tiny"

@@ -80,7 +80,7 @@ def bench_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
     out.update(_end_to_end(loaded, images, cfg.get("paths"), inference, cfg["e2e_runs"]))
     out.update(_accuracy(loaded, images, labels, inference))
-    out["peak_rss_mb"] = peak_rss_mb()
+    out["peak_rss_mb"] = peak_rss_mb(info.helper_pids)
     out.update(_throughput(cfg, loaded, pool))
     out["board_after"] = board_state()
     return out

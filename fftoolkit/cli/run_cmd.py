@@ -89,7 +89,8 @@ def _progress(total: int, desc: str) -> Any:
 @_bundle_arg
 @_input_arg
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto",
-              show_default=True, help="auto = LiteRT where installed, else ONNX Runtime.")
+              show_default=True, help="auto = LiteRT where installed, else ONNX Runtime; "
+              "c = the bundle's C engine (c-int8), built with cc on first use and cached.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="int8", show_default=True)
 @_input_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
@@ -110,6 +111,7 @@ def run(bundle: Path, input: Path | None, backend: str, precision: str, dataset:
       fftk run bundles/tiny photo.jpg
       fftk run bundles/tiny --dataset cifar10 --split val --limit 1000 --backend onnxruntime
       fftk run bundles/tiny images/ --precision fp32 --per-block --json
+      fftk run bundles/tiny images/ --backend c
     """
     if scores and not as_json:
         raise FFTKError("--scores goes with --json (the scores are a field of the JSON)")

@@ -196,9 +196,10 @@ SESSIONS: dict[str, type[Session]] = {
 def open_session(backend: str, path: Path, threads: int, data: bytes | None = None) -> Session:
     """Load one model with the named backend: from `data` (bytes already checked against the
     manifest, so what was verified is what runs) or, for fftk's own files, from `path`."""
-    backend_info(backend)
+    info = backend_info(backend)
     if backend not in SESSIONS:
-        raise FFTKError(f"backend '{backend}' runs the source network, not model files")
+        runs = "the source network" if info.family == "torch" else f"{info.family} artifacts"
+        raise FFTKError(f"backend '{backend}' runs {runs}, not model files")
     if data is None:
         try:
             data = Path(path).read_bytes()

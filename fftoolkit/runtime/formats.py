@@ -94,7 +94,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "C99 engine generated from tflite-int8 (c/, TFLite Micro's int8 arithmetic); "
            "built with cc on first use"),
 )}
-DEMO_FORMATS = ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8")
+DEMO_FORMATS = ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8", "c-int8")
 PRECISIONS = ("fp32", "int8")
 
 

@@ -27,6 +27,19 @@ def channel_goodness(feat: np.ndarray, groups: int, layout: str = "NCHW") -> np.
     return np.square(y.reshape(n, groups, -1)).mean(axis=2)
 
 
+def goodness_from_sums(sums: np.ndarray, scales: list[float], group_sizes: list[int],
+                       groups: int) -> np.ndarray:
+    """The C engine's integer goodness -> eq. 2 summed over its blocks, as
+    `goodness_from_features` gives from the dequantized int8 features.
+
+    sums: (N, K*groups), per block k and class j the sum of (q - zero_point)^2 over j's channel
+    group; scales[k], group_sizes[k]: block k's feature scale and elements per group.
+    -> (N, groups) float32: sum over k of scale_k^2 * sum / group_size_k."""
+    per_block = np.asarray(sums, dtype=np.float64).reshape(len(sums), len(scales), groups)
+    weights = np.asarray([s * s / n for s, n in zip(scales, group_sizes, strict=True)])
+    return (per_block * weights[None, :, None]).sum(axis=1).astype(np.float32)
+
+
 def goodness_from_features(feat_a: np.ndarray, feat_b: np.ndarray, groups: int,
                            layout: str = "NCHW") -> np.ndarray:
     """Goodness summed over the last two blocks (the improved FF's "multi-pass" logits)."""

@@ -4,8 +4,10 @@
 manifest lists them (same predictions, and a way to time or debug one block). Both quantize
 int8 I/O with the manifest's scale/zero point.
 
+`CGraph` runs the C engine (`c-int8`, built from the bundle's c/ sources, see c_backend.py).
+
 `open_graph` looks the format's family up in a small registry of graph openers. The runtime
-registers its own file families (onnx, tflite, edgetpu); the torch reference (`torch-fp32`)
+registers its own file families (onnx, tflite, edgetpu, c); the torch reference (`torch-fp32`)
 lives outside the runtime and registers the `torch` family when it is imported, so the runtime
 never imports it (the CLI and the bench worker import it when that format is asked for).
 """
@@ -20,9 +22,17 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.backends import Session, open_session
+from fftoolkit.runtime.c_backend import Engine, build_engine, compiler_version, read_c_sources
 from fftoolkit.runtime.formats import Format, find_artifact
-from fftoolkit.runtime.goodness import block_goodness, fused_goodness
-from fftoolkit.runtime.manifest import Artifact, Manifest, ModelFile, read_file
+from fftoolkit.runtime.goodness import block_goodness, fused_goodness, goodness_from_sums
+from fftoolkit.runtime.manifest import (
+    C_KEY,
+    MANIFEST_NAME,
+    Artifact,
+    Manifest,
+    ModelFile,
+    read_file,
+)
 from fftoolkit.runtime.quant import dequantize, quantize
 
 Need = tuple[bool, bool]  # (logits, goodness): what the caller will use
@@ -55,6 +65,7 @@ class GraphInfo:
     # fused export and torch reference, which overlay the J labels in-graph. False: the runner
     # overlays labels itself (original FF, per-block files).
     overlays_in_graph: bool = True
+    helper_pids: list[int] = field(default_factory=list)  # processes it runs in (C engine)
 
     @property
     def size_bytes(self) -> int:
@@ -132,6 +143,64 @@ class BlockGraph:
         return logits, g
 
 
+class CGraph:
+    """The C engine: quantize with the manifest's input parameters, run the compiled engine,
+    dequantize the logits and turn its integer goodness sums into eq. 2 (the same numbers the
+    tflite-int8 graph gives from its int8 features, in TFLite Micro's arithmetic)."""
+
+    def __init__(self, manifest: Manifest, artifact: Artifact, engine: Engine, info: GraphInfo):
+        self.artifact, self.engine, self.info = artifact, engine, info
+        self.groups = int(manifest.multi_pass["groups"])
+        feats = artifact.fused.outputs[1:]
+        self.scales = [float(f.quant["scale"]) for f in feats if f.quant]
+        self.sizes = [int(np.prod(f.shape)) // self.groups for f in feats]
+
+    def __call__(self, x: np.ndarray, need: Need = BOTH) -> Outputs:
+        fused = self.artifact.fused
+        logits_q, sums = self.engine(quantize(x, fused.inputs[0]))
+        logits = dequantize(logits_q, fused.outputs[0]) if need[0] else None
+        good = goodness_from_sums(sums, self.scales, self.sizes, self.groups) if need[1] else None
+        return logits, good
+
+
+def open_c(bundle: Path, manifest: Manifest, fmt: Format, backend: str, threads: int,
+           per_block: bool, batch: int | None) -> CGraph:
+    """Build (once, cached) and start the bundle's C engine; a CGraph of it."""
+    key, artifact = find_artifact(manifest, fmt, str(bundle))
+    if backend != fmt.backend:
+        raise FFTKError(f"format '{fmt.name}' runs on backend '{fmt.backend}', not '{backend}'")
+    if per_block:
+        raise FFTKError(f"{bundle}: '{key}' is one engine with no per-block files; drop "
+                        "--per-block")
+    _check_c_io(manifest, artifact, bundle / MANIFEST_NAME)
+    binary = build_engine(read_c_sources(bundle, manifest), str(bundle / "c"))
+    fused = artifact.fused
+    image = int(np.prod(fused.inputs[0].shape))
+    engine = Engine(binary, image, int(np.prod(fused.outputs[0].shape)),
+                    (len(fused.outputs) - 1) * int(manifest.multi_pass["groups"]))
+    # batch None: the engine takes one image at a time, and CGraph streams any number
+    info = GraphInfo(layout=artifact.layout, normalization=manifest.normalization, batch=None,
+                     runtime="fftk-c", version=f"{compiler_version(binary)} -O3".strip(),
+                     files=[binary], artifact=key, helper_pids=[engine.proc.pid])
+    return CGraph(manifest, artifact, engine, info)
+
+
+def _check_c_io(manifest: Manifest, artifact: Artifact, path: Path) -> None:
+    """What CGraph reads: channel groups, one int8 image input, int8 logits, and int8 NHWC
+    features whose channels split into the groups."""
+    fused = artifact.fused
+    groups = manifest.multi_pass.get("groups")
+    ins, outs = fused.inputs, fused.outputs
+    ok = (manifest.multi_pass["kind"] == "channel-groups" and len(ins) == 1 and len(outs) >= 2
+          and all(t.dtype == "int8" and t.quant and all(d is not None for d in t.shape)
+                  for t in [*ins, *outs])
+          and all(len(t.shape) == 4 and t.shape[-1] % groups == 0 for t in outs[1:]))
+    if not ok:
+        raise FFTKError(f"{path}: artifact '{C_KEY}' must be a channel-group model with one int8 "
+                        "image input, int8 logits and int8 NHWC features (fixed shapes, "
+                        "quantized)")
+
+
 class GraphOpener(Protocol):
     """Opens a format family's model from a bundle: what `open_graph` calls."""
 
@@ -200,6 +269,7 @@ def open_files(bundle: Path, manifest: Manifest, fmt: Format, backend: str, thre
 
 for _family in ("onnx", "tflite", "edgetpu"):  # the families this runtime opens itself
     register_graph_opener(_family, open_files)
+register_graph_opener("c", open_c)
 
 
 def _order(path: Path, kind: str, manifest_names: list[str], model_names: list[str]) -> list[int]:

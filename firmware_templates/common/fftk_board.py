@@ -89,7 +89,8 @@ def check(cfg: dict) -> dict:
     else:
         for fmt in cfg["formats"]:
             runs_on = get_format(fmt).runs_on
-            needed[runs_on.module] = runs_on.distribution
+            if runs_on.module:  # the C engine needs a compiler (a program), not a package
+                needed[runs_on.module] = runs_on.distribution
     packages, missing = {}, []
     for module, dist in needed.items():
         try:

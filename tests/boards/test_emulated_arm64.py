@@ -17,8 +17,6 @@ import pytest
 from emulated_board import Board, free_port
 from fftk_cli import fftk, one_line_error
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_TINY = REPO / "models" / "weights" / "ff_tiny-cifar10.safetensors"
 FORMATS = "tflite-int8,onnx-int8"
 IMAGES = 100  # images for accuracy and parity under emulation
 pytestmark = pytest.mark.slow
@@ -30,19 +28,9 @@ def deploy(board: Board, deploy_dir: Path, *args: object) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def shipped_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped FF_tiny exported as a user does; int8 calibrated on the first 15 images of
-    each class of the bundled demo set (as `make demo` does), so no dataset download is needed."""
-    from fftoolkit.demo import split_demo_set, write_tree
-
-    root = tmp_path_factory.mktemp("arm64-bundle")
-    calib, held, classes = split_demo_set(15)
-    tree = write_tree(root / "calib", calib, held, classes)
-    result = fftk("export", SHIPPED_TINY, "--target", "all", "--quantize", "int8",
-                  "--calib-dataset", tree, "--calib-samples", len(calib), "--eval-samples", 0,
-                  "--quiet", "--out", root / "ff_tiny")
-    assert result.returncode == 0, result.stderr
-    return root / "ff_tiny"
+def shipped_bundle(shipped_tiny_bundle: Path) -> Path:
+    """The shipped FF_tiny, int8 calibrated on bundled demo images (tests/conftest.py)."""
+    return shipped_tiny_bundle
 
 
 def firmware(bundle: Path, board: str, tmp_path_factory: pytest.TempPathFactory) -> Path:

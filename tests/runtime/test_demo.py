@@ -49,8 +49,8 @@ def test_demo_exports_and_prints_the_table(tiny_bundle: Path, tmp_path: Path) ->
          str(tiny_bundle.parent / "last.pt"), "--out", str(tmp_path / "demo"), "--runs", "5"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for fmt in ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"):
+    for fmt in ("torch-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8", "c-int8"):
         assert f"| {fmt} " in proc.stdout
     assert "350 images from bundled demo set" in proc.stdout
-    assert (tmp_path / "demo" / "bundle" / "manifest.json").is_file()
-    assert len(list((tmp_path / "demo" / "logs").glob("*.json"))) == 5
+    assert (tmp_path / "demo" / "bundle" / "c" / "fftk_model.c").is_file()
+    assert len(list((tmp_path / "demo" / "logs").glob("*.json"))) == 6

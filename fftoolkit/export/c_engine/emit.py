@@ -117,7 +117,8 @@ int fftk_infer(const int8_t *input, int8_t *logits, int32_t *goodness) {{
 
 
 MAIN = """/* Host harness: N images as raw int8 NHWC on stdin -> per image the int8 logits, then the
- * goodness as little-endian int32, on stdout. */
+ * goodness as little-endian int32, on stdout (flushed per image, so a caller can stream images
+ * through one process). */
 #include <stdio.h>
 
 #include "fftk_model.h"
@@ -138,7 +139,7 @@ int main(void) {
       le[4 * i + 3] = (unsigned char)((v >> 24) & 0xffu);
     }
     if (fwrite(logits, 1, sizeof logits, stdout) != sizeof logits ||
-        fwrite(le, 1, sizeof le, stdout) != sizeof le) {
+        fwrite(le, 1, sizeof le, stdout) != sizeof le || fflush(stdout) != 0) {
       return 1;
     }
   }
