@@ -1,4 +1,5 @@
-"""`fftk firmware` and `fftk deploy`: a bundle onto a Linux edge board, its benchmark back."""
+"""`fftk firmware` and `fftk deploy`: a bundle onto a Linux edge board, its benchmark back; or
+firmware sources for a microcontroller board."""
 
 from __future__ import annotations
 
@@ -9,24 +10,46 @@ import click
 
 from fftoolkit.cli.options import expect_sha256
 from fftoolkit.errors import FFTKError
-from fftoolkit.firmware.templates import list_boards
+from fftoolkit.firmware.templates import Board, boards_by_kind, list_boards, load_board, load_parts
+
+_KINDS = boards_by_kind()
+_PARTS = load_parts()
 
 
 @click.command("firmware", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--board", required=True, type=click.Choice(list_boards()),
-              help="Target board; its templates are in firmware_templates/<board>/.")
+              help="Target board; its templates are in firmware_templates/<board>/. Linux "
+              f"boards: {', '.join(_KINDS['linux'])}; microcontroller (mcu) boards: "
+              f"{', '.join(_KINDS['mcu'])}.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Deploy directory to write.")
+              help="Deploy (or firmware) directory to write.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--part", type=click.Choice(sorted(_PARTS), case_sensitive=False),
+              help="mcu boards: the microcontroller the image must fit (flash/RAM): "
+              + "; ".join(f"{p.name} {p.flash_bytes // 1024} KB/{p.ram_bytes // 1024} KB"
+                                  for p in _PARTS.values())
+              + "  [default: the board's own memory]")
+@click.option("--images", "n_images", type=int,
+              help="mcu boards: test images to embed  [default: the board's, in its board.json]")
+@click.option("--input", "images", type=click.Path(path_type=Path),
+              help="mcu boards: where the test images come from: an image file, folder or "
+              ".npz  [default: the bundled demo set]")
 @expect_sha256
-def firmware(bundle: Path, board: str, out: Path, force: bool,
-             expect_sha256: str | None) -> None:
-    """Render a self-contained deploy directory for BOARD from an exported BUNDLE.
+def firmware(bundle: Path, board: str, out: Path, force: bool, part: str | None,
+             n_images: int | None, images: Path | None, expect_sha256: str | None) -> None:
+    """Render a self-contained directory for BOARD from an exported BUNDLE.
 
-    The directory holds the bundle, an fftoolkit wheel, pinned device requirements (no
-    torch), install.sh, the board-side entry point fftk_board.py, a systemd service + timer
-    and the board's README. Copy it yourself, or let `fftk deploy` do it over SSH.
+    Linux boards get a deploy directory: the bundle, an fftoolkit wheel, pinned device
+    requirements (no torch), install.sh, the board-side entry point fftk_board.py, a systemd
+    service + timer and the board's README. Copy it yourself, or let `fftk deploy` do it over
+    SSH.
+
+    Microcontroller boards get firmware sources: the bundle's C engine (needs the c-int8
+    artifact: fftk export --target c --quantize int8), startup code, linker script, a main()
+    that classifies a few embedded test images, and a Makefile for arm-none-eabi-gcc whose
+    `make run` boots it in qemu-system-arm and `make report` writes the measured flash, RAM
+    and instructions per image. A model that does not fit --part is refused.
 
     \b
     Examples:
@@ -35,7 +58,18 @@ def firmware(bundle: Path, board: str, out: Path, force: bool,
       # on the board, by hand:
       scp -r deploy/tiny-rpi5 pi@raspberrypi.local: && ssh pi@raspberrypi.local \\
         'cd tiny-rpi5 && ./install.sh && .venv/bin/python fftk_board.py bench'
+      fftk firmware bundles/tiny-c --board mps2-an386 --part stm32f746 --out fw/tiny-m4
+      make -C fw/tiny-m4 report
     """
+    target = load_board(board)
+    if target.kind == "mcu":
+        _firmware_mcu(bundle, target, out, force, part, n_images, images, expect_sha256)
+        return
+    given = [flag for flag, value in (("--part", part), ("--images", n_images),
+                                      ("--input", images)) if value is not None]
+    if given:
+        raise FFTKError(f"{', '.join(given)}: only for microcontroller boards "
+                        f"({', '.join(_KINDS['mcu'])}); {board} is a Linux board")
     from fftoolkit.firmware.render import render_firmware
 
     cfg = render_firmware(bundle, board, out, force=force, expect_sha256=expect_sha256)
@@ -44,6 +78,23 @@ def firmware(bundle: Path, board: str, out: Path, force: bool,
     click.echo(f"{cfg.model} for {cfg.board_title}: formats {', '.join(cfg.formats)}, "
                f"{cfg.threads} thread(s)")
     click.echo(f"deploy directory: {out}  (next: fftk deploy {out} USER@HOST)")
+
+
+def _firmware_mcu(bundle: Path, board: Board, out: Path, force: bool, part: str | None,
+                  n_images: int | None, images: Path | None, expect_sha256: str | None) -> None:
+    from fftoolkit.firmware.mcu import render_mcu
+
+    cfg = render_mcu(bundle, board, out, part=part, images=images,
+                     n_images=n_images, force=force,
+                     expect_sha256=expect_sha256)
+    for note in cfg.notes:
+        click.echo(f"note: {note}", err=True)
+    fp = cfg.footprint
+    click.echo(f"{cfg.model} for the {cfg.board_title}; {cfg.images} test image(s)")
+    click.echo(f"memory of the {cfg.part_title}: flash {fp.flash_bytes:,} of "
+               f"{cfg.flash_limit_bytes:,} B, RAM {fp.ram_bytes:,} of {cfg.ram_limit_bytes:,} B "
+               f"({fp.how})")
+    click.echo(f"firmware directory: {out}  (next: make -C {out} run, or make -C {out} report)")
 
 
 @click.command("deploy", context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,6 +8,7 @@ no Python, no runtime, a failing benchmark) becomes one line saying what to do.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 from fftoolkit.atomic import atomic_dir, atomic_path, refuse_overlap
 from fftoolkit.errors import FFTKError
 from fftoolkit.firmware import verify as parity
+from fftoolkit.firmware.mcu import MCU_FILE
 from fftoolkit.firmware.render import DeployConfig, load_deploy_config, read_bundle
 from fftoolkit.firmware.ssh import Log, Remote, remote_path, run_command, stderr_log
 from fftoolkit.firmware.verify import VerifyOptions, VerifySet
@@ -134,6 +136,10 @@ def check_deploy_dir(deploy_dir: Path, expect_sha256: str | None = None) -> Depl
     points to), a valid deploy.json, and a bundle whose every file matches its manifest."""
     if not deploy_dir.is_dir():
         raise FFTKError(f"{deploy_dir}: not a directory (make one with fftk firmware)")
+    if os.path.lexists(deploy_dir / MCU_FILE):
+        raise FFTKError(f"{deploy_dir}: firmware for a microcontroller board ({MCU_FILE}), not "
+                        "a Linux deploy directory; fftk deploy ships to Linux boards over SSH. "
+                        f"Build and boot it with: make -C {deploy_dir} run")
     refuse_symlinks(deploy_dir, "deploy directory")
     cfg = load_deploy_config(deploy_dir)
     bundle = deploy_dir / cfg.bundle

@@ -110,6 +110,9 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
     bundle, out = Path(bundle), Path(out)
     refuse_overlap(out, {"bundle": bundle})
     board = load_board(board_name)
+    if board.kind != "linux":
+        raise FFTKError(f"{board.name} is a microcontroller board: render it with "
+                        "fftoolkit.firmware.mcu.render_mcu")
     manifest = load_manifest(bundle, expect_sha256)
     formats, notes = choose_formats(manifest, board, bundle)
     files = read_bundle(bundle, manifest, expect_sha256 or manifest_sha256(bundle), formats)
@@ -126,7 +129,7 @@ def render_firmware(bundle: str | Path, board_name: str, out: str | Path,
         "TASKSET": cfg.taskset or "none", "RUNS": str(cfg.runs), "WARMUP": str(cfg.warmup),
         "FFTK_VERSION": cfg.fftk_version, "BENCH_EVERY": BENCH_EVERY,
     }
-    templates = board_files(board.name)
+    templates = board_files(board)
     with atomic_dir(out, force=force) as tmp:
         (tmp / cfg.bundle).mkdir()
         for name, data in files.items():  # names checked: plain, or c/<plain>

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fftoolkit
@@ -17,6 +17,8 @@ from fftoolkit.errors import FFTKError
 PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
 COMMON = "common"
 BOARD_FILE = "board.json"
+KINDS = ("linux", "mcu")
+PARTS_FILE = "parts.json"
 
 
 def templates_dir() -> Path:
@@ -34,16 +36,25 @@ def list_boards() -> list[str]:
 
 @dataclass
 class Board:
-    """A board's defaults, read from `firmware_templates/<name>/board.json`."""
+    """A board's defaults, read from `firmware_templates/<name>/board.json`.
+
+    `kind` says what `fftk firmware` makes for it: "linux" a deploy directory (bundle, wheel,
+    install.sh) that `fftk deploy` ships over SSH; "mcu" firmware sources (the C engine, startup
+    code, linker script, Makefile) built with a cross compiler, whose memory regions are
+    `flash_bytes` and `ram_bytes`."""
 
     name: str
+    kind: str
     title: str
-    threads: int
-    formats: list[str]  # bundle artifacts to benchmark, in order; absent ones are dropped
+    threads: int = 1
+    formats: list[str] = field(default_factory=list)  # linux: artifacts to benchmark, in order
     taskset: str = ""  # CPU list for `taskset -c`; "" = no pinning
     runs: int = 200
     warmup: int = 20
     edgetpu: bool = False
+    flash_bytes: int = 0  # mcu: the board's code/const region
+    ram_bytes: int = 0  # mcu: its RAM region
+    images: int = 0  # mcu: test images the firmware classifies by default
 
 
 def load_board(name: str) -> Board:
@@ -52,15 +63,59 @@ def load_board(name: str) -> Board:
         known = ", ".join(list_boards()) or "none"
         raise FFTKError(f"unknown board '{name}' (no {path}); known boards: {known}")
     try:
-        return Board(name=name, **json.loads(path.read_text()))
+        board = Board(name=name, **json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
         raise FFTKError(f"{path}: malformed board file ({exc})") from None
+    if board.kind not in KINDS:
+        raise FFTKError(f"{path}: kind {board.kind!r} is not one of {', '.join(KINDS)}")
+    if board.kind == "linux" and not board.formats:
+        raise FFTKError(f"{path}: a linux board lists the formats it runs")
+    if board.kind == "mcu" and not min(board.flash_bytes, board.ram_bytes, board.images) > 0:
+        raise FFTKError(f"{path}: an mcu board gives its flash_bytes, ram_bytes and images")
+    return board
 
 
-def board_files(name: str) -> dict[str, Path]:
-    """Relative path -> template file: `common/` first, the board's own files override it."""
+def boards_by_kind() -> dict[str, list[str]]:
+    """Board names grouped by kind, for help texts and errors."""
+    grouped: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for name in list_boards():
+        grouped[load_board(name).kind].append(name)
+    return grouped
+
+
+@dataclass(frozen=True)
+class Part:
+    """A real microcontroller a firmware image must fit (`firmware_templates/parts.json`)."""
+
+    name: str
+    title: str
+    flash_bytes: int
+    ram_bytes: int
+
+
+def load_parts() -> dict[str, Part]:
+    """The parts table: one JSON file of data, checked here (positive byte counts)."""
+    path = templates_dir() / PARTS_FILE
+    try:
+        raw = json.loads(path.read_text())["parts"]
+        parts = {name: Part(name=name, **entry) for name, entry in raw.items()}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise FFTKError(f"{path}: malformed parts table ({exc})") from None
+    for part in parts.values():
+        if not (isinstance(part.flash_bytes, int) and isinstance(part.ram_bytes, int)
+                and part.flash_bytes > 0 and part.ram_bytes > 0):
+            raise FFTKError(f"{path}: part {part.name} needs positive flash_bytes and ram_bytes")
+    return parts
+
+
+def board_files(board: Board) -> dict[str, Path]:
+    """Relative path -> template file: for a linux board `common/` first, the board's own
+    files override it; an mcu board has only its own."""
     files: dict[str, Path] = {}
-    for folder in (templates_dir() / COMMON, templates_dir() / name):
+    folders = [templates_dir() / board.name]
+    if board.kind == "linux":
+        folders.insert(0, templates_dir() / COMMON)
+    for folder in folders:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder).as_posix()
             hidden = any(part.startswith(".") or part == "__pycache__"

@@ -10,7 +10,6 @@ FFTK_REQUIRE_EMULATORS=1 (set by .ci/run): then a missing emulator fails the run
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import emulated_board  # tools/, on the path from tests/conftest.py
 import pytest
+from emulators import skip_or_fail
 
 TOOLS = Path(emulated_board.__file__).resolve().parent
 
@@ -56,14 +56,6 @@ def pytest_sessionfinish() -> None:
     log = _background.get("log")
     if log is not None:
         log.close()
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with the reason, or fail when CI requires the emulators."""
-    if os.environ.get("FFTK_REQUIRE_EMULATORS") == "1":
-        pytest.fail(f"FFTK_REQUIRE_EMULATORS=1 but the emulated board cannot run: {reason}",
-                    pytrace=False)
-    pytest.skip(f"emulated arm64 board: {reason}")
 
 
 @pytest.fixture(scope="session")

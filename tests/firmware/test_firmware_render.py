@@ -19,11 +19,11 @@ from fftk_cli import cli_env, fftk, one_line_error
 
 from fftoolkit.firmware.deploy import check_deploy_dir
 from fftoolkit.firmware.render import requirements
-from fftoolkit.firmware.templates import PLACEHOLDER, list_boards
+from fftoolkit.firmware.templates import PLACEHOLDER, boards_by_kind, list_boards
 from fftoolkit.runtime.manifest import load_manifest, verify_file
 
 REPO = Path(__file__).resolve().parents[2]
-BOARDS = ["coral-dev", "coral-usb", "rpi4", "rpi5"]
+BOARDS = ["coral-dev", "coral-usb", "rpi4", "rpi5"]  # the Linux boards (kind "linux")
 TEXT_FILES = ["install.sh", "fftk_board.py", "requirements.txt", "README.md",
               "fftk-bench.service.in", "fftk-bench.timer.in", "deploy.json"]
 
@@ -39,7 +39,8 @@ def rendered(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 def test_every_board_gets_a_complete_directory(rendered, tiny_bundle):
-    assert list_boards() == BOARDS
+    assert boards_by_kind() == {"linux": BOARDS, "mcu": ["mps2-an386"]}
+    assert list_boards() == sorted(BOARDS + ["mps2-an386"])
     manifest = load_manifest(tiny_bundle)
     for board, (out, _) in rendered.items():
         for name in TEXT_FILES:
