@@ -6,8 +6,9 @@ reference run, to ablations.json and ablations.md (per-epoch curves in ablations
 
     python benchmarks/ablations.py --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz
 
-All variants share seed, batch 128, Adam lr 1e-3, crop+flip and the validation split (the
-last 500 training images of each class). The test split is never used. One seed per variant:
+All variants share seed, batch 128, Adam lr 1e-3, crop+flip (strong-aug-sched adds cutout),
+the channel-wise loss (symba-sched: SymBa's) and the validation split (the last 500 training
+images of each class). The test split is never used. One seed per variant:
 differences under ~1 point are within run-to-run noise.
 """
 
@@ -36,6 +37,16 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "overlapping-sched": ("overlapping chunks, LR x0.25 at epochs 8, 12, 14",
                           ["--routine", "overlapping", "--milestones", "8,12,14", "--gamma",
                            "0.25"]),
+    "symba-sched": ("SymBa's loss (alpha 4, hardest wrong class) instead of eq. 3; chunked, "
+                    "LR x0.25 at epochs 8, 12, 14",
+                    ["--routine", "chunked", "--loss", "symba", "--milestones", "8,12,14",
+                     "--gamma", "0.25"]),
+    "cosine": ("chunked, cosine LR decay to 1 % of 1e-3 over the epochs instead of steps",
+               ["--routine", "chunked", "--lr-schedule", "cosine"]),
+    "strong-aug-sched": ("crop+flip+cutout (8x8) instead of crop+flip; chunked, LR x0.25 at "
+                         "epochs 8, 12, 14",
+                         ["--routine", "chunked", "--augment", "strong", "--milestones",
+                          "8,12,14", "--gamma", "0.25"]),
 }
 
 # A full-length run to read alongside: its LR stays at 1e-3 until epoch 22, so its first

@@ -29,12 +29,22 @@ def machine() -> str:
 
 
 def train_command(args: dict) -> str:
+    """The command of a run from its checkpoint's train_args (runs from before --loss,
+    --lr-schedule and `--augment none|basic|strong` lack the first two and store a bool)."""
     parts = ["fftk train", args["model"], "--dataset", str(args["dataset"]), "--epochs",
              str(args["epochs"]), "--batch-size", str(args["batch_size"]), "--lr", str(args["lr"]),
-             "--routine", str(args["routine"]), "--milestones",
-             ",".join(map(str, args["milestones"])), "--gamma", str(args["gamma"]),
-             "--seed", str(args["seed"])]
-    parts.append("--augment" if args["augment"] else "--no-augment")
+             "--routine", str(args["routine"])]
+    if args.get("loss"):
+        parts += ["--loss", args["loss"]]
+    if args.get("lr_schedule", "step") == "step":
+        parts += ["--milestones", ",".join(map(str, args["milestones"])), "--gamma",
+                  str(args["gamma"])]
+    else:  # milestones and gamma belong to the step schedule
+        parts += ["--lr-schedule", args["lr_schedule"]]
+    parts += ["--seed", str(args["seed"])]
+    augment = {True: "basic", False: "none"}.get(args["augment"], args["augment"])
+    parts.append({"basic": "--augment", "none": "--no-augment"}.get(augment,
+                                                                     f"--augment {augment}"))
     return " ".join(parts)
 
 

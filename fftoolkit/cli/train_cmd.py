@@ -60,6 +60,7 @@ Examples:
   fftk train ff_tiny --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz --out runs/tiny
   fftk train mnist_mlp --dataset mnist --epochs 30 --out runs/mlp
   fftk train ff_tiny --out runs/tiny --resume        # continue an interrupted run
+  fftk train ff_tiny --loss symba --lr-schedule cosine --augment strong --out runs/tiny-recipe
   fftk train ff_tiny --out runs/tiny --nproc 4       # 4 data-parallel ranks on this machine
   fftk train ff_tiny --out runs/tiny --nproc 2 --parallel blocks   # a 2-stage block pipeline
   torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint HOST:PORT -m fftoolkit train ff_tiny
@@ -74,10 +75,25 @@ Examples:
 @click.option("--lr", type=FiniteFloat(0.0), help="Adam learning rate of every block and the head.")
 @click.option("--routine", type=click.Choice(["chunked", "greedy", "overlapping"]),
               help="Local update routine (paper §II-B c). Default: the spec's.")
+@click.option("--lr-schedule", type=click.Choice(["step", "cosine"]),
+              help="LR decay, stepped after each epoch: step = x --gamma at each of "
+              "--milestones; cosine = from --lr down to 1% of it over --epochs. "
+              "Default: the spec's (step).")
 @click.option("--milestones", type=EpochList(),
-              help="MultiStepLR epochs, comma-separated, e.g. 25,35,45.")
-@click.option("--gamma", type=FiniteFloat(0.0, 1.0), help="MultiStepLR decay factor, in (0, 1].")
-@click.option("--augment/--no-augment", default=None, help="Random crop (pad 4) + flip.")
+              help="Step schedule: epochs to decay at, comma-separated, e.g. 25,35,45.")
+@click.option("--gamma", type=FiniteFloat(0.0, 1.0),
+              help="Step schedule: decay factor, in (0, 1].")
+@click.option("--loss", metavar="NAME",
+              help="Local loss of each block. Improved FF: cwc = channel-wise competitive "
+              "(cross-entropy of the channel-group goodness, paper eq. 3; the default), "
+              "symba = SymBa softplus(-4 (g_pos - g_neg)) against the hardest wrong class. "
+              "Original FF: ff (eq. 1).")
+@click.option("--augment", type=click.Choice(["none", "basic", "strong"]), is_flag=False,
+              flag_value="basic", default=None,
+              help="Training-batch augmentation: basic = random crop (pad 4) + flip (also "
+              "plain --augment), strong = basic + cutout (an 8x8 square on 32x32 images); "
+              "none = --no-augment. Default: the spec's.")
+@click.option("--no-augment", is_flag=True, hidden=True)  # --augment none, as before 'none'
 @click.option("--val-split", type=ValSplitType(),
               help="Validation images per class (int) or fraction (float).")
 @click.option("--limit", type=POSITIVE, help="Train on N training images only (a seeded sample).")
@@ -88,7 +104,10 @@ Examples:
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None,
               help="bf16 autocast, or fp32; auto (the default for a new run) picks bf16 only "
                    "where it is native (AMX/AVX512-BF16 CPUs, CUDA). A resume keeps the run's.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint "
+              "with the settings it was started with: --lr, --batch-size, --routine, --loss, "
+              "--lr-schedule and --augment cannot change (another value is refused); --epochs "
+              "and the step schedule's milestones still ahead can.")
 @click.option("--nproc", type=POSITIVE, help="Train on N processes of this machine "
               "(torch.distributed; as torchrun --nproc-per-node N -m fftoolkit train ...).")
 @click.option("--rdzv-port", type=click.IntRange(0, 65535), default=0,
@@ -112,6 +131,10 @@ def train(model: str, out: str | None, nproc: int | None, rdzv_port: int, **opti
     from fftoolkit.train.distributed import is_main_process, launched_ranks
 
     out = out or f"runs/{model}"
+    if options.pop("no_augment"):
+        if options["augment"] not in (None, "none"):
+            raise FFTKError(f"--no-augment contradicts --augment {options['augment']}")
+        options["augment"] = "none"
     if nproc:
         if launched_ranks() > 1:
             raise FFTKError("--nproc starts its own ranks; under torchrun leave it out")
@@ -135,9 +158,7 @@ def _rank_args(model: str, out: str, options: dict[str, object]) -> list[str]:
     args = [model, "--out", out]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
-        if key == "augment" and value is not None:
-            args.append("--augment" if value else "--no-augment")
-        elif value is True:
+        if value is True:
             args.append(flag)
         elif isinstance(value, list):
             args += [flag, ",".join(map(str, value))]

@@ -1,10 +1,13 @@
 """What each FF algorithm minimises, block by block, and how its one-pass head learns.
 
 The trainer is algorithm-agnostic: it asks an objective for the training inputs, the local
-loss of a block's output, and the head's loss on detached features.
+loss of a block's output, and the head's loss on detached features. Which local loss is the
+run's `--loss`, picked from the family's table (`fftoolkit.ff.family`) and passed in.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -16,11 +19,14 @@ from fftoolkit.ff.overlay import apply_overlay, negative_labels
 
 
 class ImprovedObjective:
-    """Channel-wise competitive learning (paper §III): real images only, eq. 3 per block."""
+    """Channel-wise competitive learning (paper §III): real images only, a loss of the group
+    goodness G per block (eq. 3 by default)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = channelwise_loss):
         self.net = net
         self.groups = net.spec.num_classes
+        self.loss = loss
 
     def inputs(self, x: torch.Tensor, labels: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:
@@ -31,7 +37,7 @@ class ImprovedObjective:
         return inputs[rows]
 
     def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return channelwise_loss(channel_goodness(out, self.groups), labels)
+        return self.loss(channel_goodness(out, self.groups), labels)
 
     def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """One-pass head on the last two blocks' (detached) outputs of the training pass."""
@@ -49,9 +55,11 @@ class OriginalObjective:
     Positives and negatives travel as one stacked batch (2N, ...): first N positive.
     """
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module,
+                 loss: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] = ff_loss):
         self.net = net
         self.spec = net.spec
+        self.loss = loss
 
     def inputs(self, x: torch.Tensor, labels: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:
@@ -70,7 +78,7 @@ class OriginalObjective:
     def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         g = goodness(out, self.spec.ff.goodness)
         n = len(labels)
-        return ff_loss(g[:n], g[n:], self.spec.ff.threshold)
+        return self.loss(g[:n], g[n:], self.spec.ff.threshold)
 
     def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """Softmax head on layers 2..L of a neutral-label pass (no gradient into the layers)."""
@@ -85,10 +93,14 @@ class OriginalObjective:
         return -1
 
 
-def make_objective(net: nn.Module) -> ImprovedObjective | OriginalObjective:
+def make_objective(net: nn.Module, loss: str | None = None
+                   ) -> ImprovedObjective | OriginalObjective:
+    """The objective of `net`'s family, minimising the family's loss named `loss` (None: its
+    default)."""
     from fftoolkit.ff.family import family_of
 
-    return family_of(net.spec).objective(net)
+    family = family_of(net.spec)
+    return family.objective(net, family.losses[family.loss_name(loss)])
 
 
 def head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

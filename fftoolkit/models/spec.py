@@ -28,8 +28,11 @@ TOP_KEYS = {"name", "algorithm", "input", "num_classes", "label_embedding", "blo
 BLOCK_KEYS = {"channels", "kernel", "pool"}
 LAYER_KEYS = {"type", "units", "channels", "kernel", "pool"}
 FF_KEYS = {"goodness", "threshold", "overlay"}
-TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment"}
+TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment",
+              "loss", "lr_schedule"}
 ROUTINES = ("chunked", "greedy", "overlapping")
+LR_SCHEDULES = ("step", "cosine")  # fftoolkit.train.schedule
+AUGMENTS = ("none", "basic", "strong")  # fftoolkit.train.augment; true/false: basic/none
 OVERLAYS = ("first-pixels", "fourier")
 
 # Limits on what a spec (a YAML file, or the spec inside a checkpoint or bundle) may declare,
@@ -80,7 +83,9 @@ class TrainSpec:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     routine: str = "chunked"
-    augment: bool = False
+    augment: bool | str = False  # an AUGMENTS name, or true (basic) / false (none)
+    loss: str | None = None  # a loss of the algorithm's family (None: the family's default)
+    lr_schedule: str = "step"  # step: MultiStepLR(milestones, gamma); cosine: over the epochs
 
 
 @dataclass(frozen=True)
@@ -216,13 +221,24 @@ def _parse_train(raw: Any, source: str) -> TrainSpec:
                         f"got {_short(milestones)}")
     t["milestones"] = tuple(_positive_int(m, "train.milestones", source, MAX_EPOCHS)
                             for m in milestones)
-    if "augment" in t and not isinstance(t["augment"], bool):
-        raise FFTKError(f"{source}: 'train.augment' must be true or false, "
-                        f"got {_short(t['augment'])}")
+    if "augment" in t and not (isinstance(t["augment"], bool) or t["augment"] in AUGMENTS):
+        raise FFTKError(f"{source}: 'train.augment' must be true, false or one of "
+                        f"{', '.join(AUGMENTS)}, got {_short(t['augment'])}")
+    if t.get("loss") is not None and not isinstance(t["loss"], str):
+        raise FFTKError(f"{source}: 'train.loss' must be a string, got {_short(t['loss'])}")
     train = TrainSpec(**t)
-    if train.routine not in ROUTINES:
-        raise FFTKError(f"{source}: 'train.routine' must be one of {', '.join(ROUTINES)}")
+    for key, choices in (("routine", ROUTINES), ("lr_schedule", LR_SCHEDULES)):
+        if getattr(train, key) not in choices:
+            raise FFTKError(f"{source}: 'train.{key}' must be one of {', '.join(choices)}")
     return train
+
+
+def augment_level(value: bool | str) -> str:
+    """An augmentation setting as an AUGMENTS name: true/false (specs and runs from before
+    `--augment none|basic|strong`) are basic/none."""
+    if isinstance(value, bool):
+        return "basic" if value else "none"
+    return value
 
 
 def _parse_ff(d: dict[str, Any], source: str) -> FFSpec:

@@ -11,7 +11,6 @@ import json
 import math
 import time
 import warnings
-from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -27,19 +26,27 @@ from fftoolkit.data.dataset import Dataset, check_dataset_fits
 from fftoolkit.errors import FFTKError
 from fftoolkit.ff import chunk_schedule, pipeline_cuts
 from fftoolkit.ff.family import family_of
-from fftoolkit.ff.objectives import head_loss
+from fftoolkit.ff.objectives import head_loss, make_objective
 from fftoolkit.ff.predict import to_float
 from fftoolkit.models import build_network_from_state, create_model, load_spec
 from fftoolkit.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from fftoolkit.models.spec import ROUTINES, ModelSpec, spec_from_dict
+from fftoolkit.models.spec import (
+    AUGMENTS,
+    LR_SCHEDULES,
+    ROUTINES,
+    ModelSpec,
+    augment_level,
+    spec_from_dict,
+)
 from fftoolkit.sampling import seeded_subset
-from fftoolkit.train.augment import random_crop_flip
+from fftoolkit.train.augment import AUGMENTATIONS
 from fftoolkit.train.distributed import BACKENDS, PARALLEL_MODES, World, join_world
 from fftoolkit.train.evaluate import error_rates
 from fftoolkit.train.memory import peak_device_mb, ru_maxrss_mb
 from fftoolkit.train.pipeline import Pipeline, check_blocks, check_resume
 from fftoolkit.train.precision import PRECISIONS, autocast, resolve, resumed
 from fftoolkit.train.runlock import run_lock
+from fftoolkit.train.schedule import SCHEDULES
 
 
 @dataclass
@@ -55,7 +62,9 @@ class TrainConfig:
     routine: str | None = None
     milestones: list[int] | None = None
     gamma: float | None = None
-    augment: bool | None = None
+    augment: str | bool | None = None  # none | basic | strong (true/false: basic/none)
+    loss: str | None = None  # a loss of the model's family (fftoolkit.ff.family); stored resolved
+    lr_schedule: str | None = None  # step | cosine
     seed: int = 0
     device: str = "auto"
     val_split: float | int | None = None
@@ -81,11 +90,15 @@ class TrainConfig:
             routine=self.routine or t.routine,
             milestones=list(self.milestones if self.milestones is not None else t.milestones),
             gamma=self.gamma if self.gamma is not None else t.gamma,
-            augment=t.augment if self.augment is None else self.augment,
+            augment=augment_level(t.augment if self.augment is None else self.augment),
+            loss=family_of(spec).loss_name(self.loss if self.loss is not None else t.loss),
+            lr_schedule=self.lr_schedule or t.lr_schedule,
         )
 
 
 LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches", "pipeline_stages")
+# what the run is: a resume keeps the saved value and refuses another one given with it
+FIXED_ON_RESUME = ("lr", "batch_size", "routine", "augment", "loss", "lr_schedule")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2**32-1
 
@@ -123,8 +136,14 @@ def _check_choices(cfg: TrainConfig) -> None:
     if cfg.dist_backend is not None and cfg.dist_backend not in BACKENDS:
         raise FFTKError(f"--dist-backend must be one of {', '.join(BACKENDS)}, "
                         f"got {cfg.dist_backend!r}")
-    if cfg.augment is not None and not isinstance(cfg.augment, bool):
-        raise FFTKError(f"--augment must be true or false, got {cfg.augment!r}")
+    if cfg.augment is not None and not isinstance(cfg.augment, bool) \
+            and cfg.augment not in AUGMENTS:
+        raise FFTKError(f"--augment must be one of {', '.join(AUGMENTS)}, got {cfg.augment!r}")
+    if cfg.loss is not None and not isinstance(cfg.loss, str):
+        raise FFTKError(f"--loss must be a loss name, got {cfg.loss!r}")
+    if cfg.lr_schedule is not None and cfg.lr_schedule not in LR_SCHEDULES:
+        raise FFTKError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                        f"got {cfg.lr_schedule!r}")
     if cfg.precision is not None and cfg.precision not in PRECISIONS:
         raise FFTKError(f"--precision must be one of {', '.join(PRECISIONS)}, "
                         f"got {cfg.precision!r}")
@@ -188,13 +207,13 @@ class Trainer:
         self.cfg = cfg
         self.device = device
         self.world = world or World()
-        self.objective = family.objective(net)
+        self.objective = make_objective(net, cfg.loss)
         units = net.units
         self.optimizers = [torch.optim.Adam(u.parameters(), lr=cfg.lr) for u in units]
         self.head_optimizer = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
-        every = [*self.optimizers, self.head_optimizer]
-        self.schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, cfg.milestones, cfg.gamma)
-                           for o in every]
+        self.schedule = SCHEDULES[cfg.lr_schedule]
+        self.schedulers = [self.schedule.make(o, cfg)
+                           for o in [*self.optimizers, self.head_optimizer]]
         self.step = 0  # global iteration: its parity is the chunked routine's phase
         self.precision = cfg.precision or "fp32"
         # what this process trains: every block and the head, or one stage of the block
@@ -288,17 +307,9 @@ class Trainer:
             for s in self.schedulers:
                 s.step()
 
-    def reschedule(self, milestones: list[int], gamma: float, done_epochs: int) -> None:
-        """Change the LR schedule of a resumed run; only epochs still to come may change."""
-        old = sorted(self.schedulers[0].milestones.elements())
-        passed_old = [m for m in old if m <= done_epochs]
-        passed_new = [m for m in milestones if m <= done_epochs]
-        if passed_old != passed_new or (passed_old and gamma != self.schedulers[0].gamma):
-            raise FFTKError(f"cannot change milestones {old} to {milestones} after epoch "
-                            f"{done_epochs}: only milestones still ahead may change")
-        for s in self.schedulers:
-            s.milestones = Counter(milestones)
-            s.gamma = gamma
+    def reschedule(self, cfg: TrainConfig, done_epochs: int) -> None:
+        """The LR schedule of a resumed run, as its settings say; only the future may change."""
+        self.schedule.resume(self.schedulers, cfg, done_epochs)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -428,7 +439,10 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     metrics: list[dict[str, Any]] = []
     if saved:
         _restore(trainer, generator, saved, ckpt_path)
-        trainer.reschedule(cfg.milestones, cfg.gamma, done_epochs=saved.epochs_done)
+        try:
+            trainer.reschedule(cfg, done_epochs=saved.epochs_done)
+        except FFTKError as exc:
+            raise FFTKError(f"{ckpt_path}: {exc}") from None
         metrics = saved.metrics or []
 
     train_args = {k: v for k, v in asdict(cfg).items() if k not in LAUNCH_FIELDS}
@@ -515,20 +529,39 @@ def _start_or_resume(cfg: TrainConfig, out: Path,
     """(settings with the spec's defaults filled in, spec, checkpoint to resume or None).
 
     A new run takes the model and settings given; a resumed run keeps those it was started
-    with (from its checkpoint), and only the LR schedule's future may change."""
+    with (from its checkpoint): only the LR schedule's future may change, and a different
+    value of a `FIXED_ON_RESUME` setting is refused."""
     if not cfg.resume:
         if ckpt_path.exists():
             raise FFTKError(f"{out}: already holds a run; pass --resume to continue it or choose "
                             "another --out")
         spec = load_spec(cfg.model)
-        return cfg.resolved(spec), spec, None
+        resolved = cfg.resolved(spec)
+        _check_schedule_options(cfg, resolved)
+        return resolved, spec, None
     if not ckpt_path.is_file():
         raise FFTKError(f"{ckpt_path}: nothing to resume (no checkpoint in {out})")
     saved = load_checkpoint(ckpt_path)
     _check_resumable(saved, ckpt_path)
     spec = spec_from_dict(saved.spec, source=str(ckpt_path))
-    cfg = _resumed_config(cfg, saved.train_args, ckpt_path)
-    return cfg.resolved(spec), spec, saved
+    resolved = _resumed_config(cfg, saved.train_args, ckpt_path).resolved(spec)
+    for key in FIXED_ON_RESUME:
+        given, kept = getattr(cfg, key), getattr(resolved, key)
+        if given is not None and (augment_level(given) if key == "augment" else given) != kept:
+            raise FFTKError(f"{ckpt_path}: this run trains with {_flag(key)} {kept}; a resume "
+                            f"cannot change it (got {_flag(key)} {given}): leave it out, or "
+                            "start a new run in another --out")
+    _check_schedule_options(cfg, resolved)
+    return resolved, spec, saved
+
+
+def _check_schedule_options(given: TrainConfig, cfg: TrainConfig) -> None:
+    """--milestones and --gamma belong to the step schedule: refuse them rather than ignore
+    them."""
+    if not SCHEDULES[cfg.lr_schedule].takes_milestones and \
+            (given.milestones is not None or given.gamma is not None):
+        raise FFTKError(f"--milestones and --gamma set the step LR schedule; this run's "
+                        f"--lr-schedule {cfg.lr_schedule} decays over --epochs without them")
 
 
 @dataclass
@@ -638,8 +671,9 @@ def _batch(data: _Data, idx: torch.Tensor, generator: torch.Generator, cfg: Trai
            trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
     """The images (normalised, augmented) and labels of one batch, on the trainer's device."""
     x = to_float(data.images[idx], data.norm["mean"], data.norm["std"])  # (B, C, H, W)
-    if cfg.augment:
-        x = random_crop_flip(x, generator)
+    augment = AUGMENTATIONS[cfg.augment]
+    if augment is not None:
+        x = augment(x, generator)
     y = data.labels[idx]
     x = x.to(trainer.device, memory_format=trainer.memory_format, non_blocking=True)
     return x, y.to(trainer.device, non_blocking=True)

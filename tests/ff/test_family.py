@@ -21,34 +21,33 @@ def test_the_family_builds_what_the_trainer_and_the_reference_use():
         net = create_model(name)
         family = family_of(net.spec)
         assert family.name == net.spec.algorithm
-        assert hasattr(family.objective(net), "multi_pass_mistakes")
+        for loss in family.losses.values():
+            assert hasattr(family.objective(net, loss), "multi_pass_mistakes")
         assert callable(family.predictor(net))
 
 
 def test_a_new_variant_is_one_family_and_one_algorithms_line(tmp_path, monkeypatch):
     """The issue's promise, exercised: a variant with its own block loss (mean-squared
-    channel goodness against a one-hot target, made up for this test) trains, exports and runs
-    through the runtime with nothing else touched than its Family and its ALGORITHMS line."""
+    channel goodness against a one-hot target, made up for this test, the one entry of its
+    family's loss table) trains, exports and runs through the runtime with nothing else
+    touched than its Family and its ALGORITHMS line."""
     import torch.nn.functional as F
     from PIL import Image
 
     from fftoolkit.export import ExportOptions, export_bundle
     from fftoolkit.ff.family import Family, register_family
-    from fftoolkit.ff.goodness import channel_goodness
     from fftoolkit.ff.objectives import ImprovedObjective
     from fftoolkit.ff.predict import ImprovedPredictor
     from fftoolkit.runtime.runner import classify, open_bundle
     from fftoolkit.train import TrainConfig, train
 
-    class SquaredObjective(ImprovedObjective):
-        def block_loss(self, out, labels):
-            g = channel_goodness(out, self.groups)
-            return F.mse_loss(g.softmax(1), F.one_hot(labels, self.groups).float())
+    def squared(g, labels):  # g: the channel-group goodness (N, J)
+        return F.mse_loss(g.softmax(1), F.one_hot(labels, g.shape[1]).float())
 
     monkeypatch.setitem(ALGORITHMS, "improved-squared", "channel-groups")
     monkeypatch.setitem(FAMILIES, "improved-squared", FAMILIES["improved"])  # restored after
-    register_family(Family("improved-squared", SquaredObjective, ImprovedPredictor,
-                           channels_last=True, pixel_statistics=True))
+    register_family(Family("improved-squared", ImprovedObjective, ImprovedPredictor,
+                           {"squared": squared}, channels_last=True, pixel_statistics=True))
     spec = tmp_path / "squared.yaml"
     spec.write_text("name: ff_squared\nalgorithm: improved-squared\ninput: [3, 16, 16]\n"
                     "num_classes: 10\nblocks:\n  - {channels: 20, kernel: 3, pool: true}\n"

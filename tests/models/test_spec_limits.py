@@ -56,7 +56,9 @@ CASES = [
     (IMPROVED, "train", {"gamma": 3}, "'train.gamma' must be a number in (0, 1]"),
     (IMPROVED, "train", {"milestones": 5}, "'train.milestones' must be a list of epochs"),
     (IMPROVED, "train", {"milestones": [5, "x"]}, "'train.milestones' must be a positive"),
-    (IMPROVED, "train", {"augment": "yes"}, "'train.augment' must be true or false"),
+    (IMPROVED, "train", {"augment": "yes"}, "'train.augment' must be true, false or one of"),
+    (IMPROVED, "train", {"lr_schedule": "linear"}, "'train.lr_schedule' must be one of step"),
+    (IMPROVED, "train", {"loss": 3}, "'train.loss' must be a string"),
     (IMPROVED, "train", {"dataset": 7}, "'train.dataset' must be a string"),
 ]
 

@@ -85,6 +85,8 @@ TRAIN_FLAGS = [
     (["--seed", "-1"], "'--seed': -1 is not in the range"),
     (["--seed", str(2**40)], "'--seed'"),
     (["--routine", "sideways"], "'--routine': 'sideways' is not one of"),
+    (["--lr-schedule", "linear"], "'--lr-schedule': 'linear' is not one of 'step', 'cosine'"),
+    (["--augment", "heavy"], "'--augment': 'heavy' is not one of 'none', 'basic', 'strong'"),
     (["--bogus"], "No such option '--bogus'"),
 ]
 
