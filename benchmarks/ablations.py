@@ -131,13 +131,18 @@ def main() -> None:
     rows = []
     curves = Path(args.out).with_suffix("")  # per-epoch curves kept beside the report
     for name, (what, _) in VARIANTS.items():
-        metrics = read_metrics(Path(args.runs) / name / "metrics.jsonl")
+        run = Path(args.runs) / name / "metrics.jsonl"
+        saved = curves / f"{name}.metrics.jsonl"  # a finished run's curve, kept across sessions
+        metrics = read_metrics(run)
+        if len(metrics) >= args.epochs:
+            curves.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run, saved)
+        else:
+            metrics = read_metrics(saved)
         if len(metrics) < args.epochs:
             print(f"{name}: {len(metrics)}/{args.epochs} epochs so far, left out", file=sys.stderr)
             continue
         rows.append(row(name, what, metrics, args.epochs, " ".join(train_command(name, args))))
-        curves.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(args.runs) / name / "metrics.jsonl", curves / f"{name}.metrics.jsonl")
     reference = read_metrics(REFERENCE)
     if len(reference) >= args.epochs:
         rows.append(row("chunked-const", "chunked alternating updates, constant LR (epochs "
