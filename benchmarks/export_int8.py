@@ -177,6 +177,9 @@ def main() -> None:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = ["# int8 export: what each lever buys", "",
+             "The int8 cost of every shipped checkpoint as `fftk export --target all --quantize "
+             "int8` makes it: [results/export-shipped.md](results/export-shipped.md) "
+             "(`python benchmarks/export_shipped.py`).", "",
              "Δ = int8 error minus fp32 torch error (percentage points); agreement = % of "
              "held-back images where int8 predicts the same class as fp32 torch; size = int8 / "
              "fp32 fused file. Targets (issue 4): |Δ| <= 1.0 pp and agreement >= 97 % in both "
