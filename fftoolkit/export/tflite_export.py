@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from fftoolkit.errors import FFTKError
+from fftoolkit.export.tflite_buffers import inline_buffers
 
 SIGNATURE = "serving_default"
 
@@ -77,6 +78,10 @@ def export_tflite(module: nn.Module, inputs: list[tuple[int, ...]], batch: int,
                     for s in inputs)
     with quiet_native_logs():
         litert_torch.convert(wrapped, samples).export(str(path))
+    raw = path.read_bytes()
+    inlined = inline_buffers(raw, path.name)  # TFLite Micro reads inline buffers only
+    if inlined is not raw:
+        path.write_bytes(inlined)
 
 
 def signature_io(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -127,7 +132,9 @@ def quantize_tflite(fp32_path: Path, int8_path: Path, calib: list[np.ndarray],
                                            "max": np.full_like(old["max"], input_range[1])}
         q = quantizer.Quantizer(str(fp32_path), recipe.static_wi8_ai8())
         result = q.quantize(qsvs, enable_progress_report=False)
-    int8_path.write_bytes(bytes(result.quantized_model))
+    # Its constants come out by offset past the flatbuffer once they reach 256 KiB, a layout
+    # TFLite Micro does not read: keep them inline.
+    int8_path.write_bytes(inline_buffers(bytes(result.quantized_model), int8_path.name))
     floats = float_tensors(int8_path)
     if floats:
         raise FFTKError(f"{int8_path.name}: not fully int8, float tensors left: {floats[:3]}")
