@@ -100,7 +100,7 @@ def _plan_comment(model: Model, steps: list[Step], placed: dict[Key, Placement],
     rows = []
     for key, p in sorted(placed.items(), key=lambda kv: (kv[1].offset, kv[1].first)):
         if isinstance(key, str):
-            what = f"scratch rows of step {key.removeprefix('scratch')}"
+            what = f"scratch of step {key.removeprefix('scratch')}"
         else:
             t = model.tensors[key]
             what = f"tensor {key}, {t.dtype} {'x'.join(map(str, t.shape))}"
