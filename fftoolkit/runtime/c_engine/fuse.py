@@ -89,8 +89,8 @@ class Step:
         """Bytes of arena a convolution step needs besides its input and output (the layout
         fftk_conv_add_pool_s8 assumes): conv rows, int32 accumulators (two pixels; with a
         pool, a window's taps rounded up to even, plus one slot for int8 values), then the
-        conv's own scratch (FFTK_CONV_SCRATCH of fftk_kernels.h: the receptive fields of two
-        pixels, as int8 and, for the DSP kernel, widened to int16)."""
+        conv's own scratch (FFTK_CONV_SCRATCH of fftk_kernels.h: one receptive field as int8,
+        two widened to int16)."""
         if not self.conv:
             return 0
         c = model.tensors[self.op.outputs[0]].shape[-1]

@@ -7,9 +7,10 @@
  * a plain int8 dot product with its filter row. The exporter folded TFLite's input offset
  * into the bias (bias - zp * sum of the row), so sum(w * x) + bias' = sum(w * (x - zp)) + bias
  * exactly, and a padded tap adds w * zp - w * zp = 0, as the tap TFLite skips. Two pixels and
- * two channels at a time: four accumulators, each value loaded serves two MACs. With the Arm
- * DSP extension each gathered pixel is widened to int16 once (SXTB16) and every two MACs are
- * one SMLAD.
+ * two channels at a time: four accumulators, each value loaded serves two MACs. Each gathered
+ * pixel is widened to int16 once: with the Arm DSP extension (SXTB16) in the order that SMLAD
+ * (two MACs per instruction) pairs with the filter words, elsewhere in plain order for
+ * vectorised int16 x int8 dot products.
  */
 #include "fftk_kernels.h"
 
@@ -118,7 +119,25 @@ FFTK_NO_SCHEDULE static void channels(const int8_t *w, const uint32_t *col, int3
 
 #else
 
-/* Every channel pair's interleaved filter rows (w) with the two gathered pixels a and b,
+/* One gathered pixel widened to int16 at dst + 2 * k_pad * slot (through memcpy: the scratch
+ * is the arena's int32 words). Widened once, it serves every channel as a vectorisable
+ * int16 x int8 dot product. */
+static void widen(const int8_t *src, int32_t k_pad, int32_t slot, int8_t *dst) {
+  int32_t k;
+  dst += 2 * k_pad * slot;
+  for (k = 0; k < k_pad; ++k) {
+    const int16_t v = src[k];
+    memcpy(dst + 2 * k, &v, 2);
+  }
+}
+
+static int16_t at16(const int8_t *p, int32_t k) {
+  int16_t v;
+  memcpy(&v, p + 2 * k, 2);
+  return v;
+}
+
+/* Every channel pair's interleaved filter rows (w) with the two widened pixels a and b,
  * `groups` groups of 4 values each, bias first, into acc (pixel a's out_c, then b's). */
 static void channels(const int8_t *w, const int8_t *a, const int8_t *b, int32_t groups,
                      const int32_t *bias, int32_t out_c, int32_t *acc) {
@@ -128,7 +147,8 @@ static void channels(const int8_t *w, const int8_t *a, const int8_t *b, int32_t 
     int32_t s00 = bias[oc], s01 = bias[oc1], s10 = s00, s11 = s01;
     for (g = 0; g < groups; ++g) {
       for (j = 0; j < 4; ++j) {
-        const int32_t x = a[4 * g + j], y = b[4 * g + j], f0 = w[j], f1 = w[4 + j];
+        const int16_t x = at16(a, 4 * g + j), y = at16(b, 4 * g + j);
+        const int16_t f0 = w[j], f1 = w[4 + j];
         s00 += f0 * x;
         s01 += f1 * x;
         s10 += f0 * y;
@@ -146,8 +166,9 @@ static void channels(const int8_t *w, const int8_t *a, const int8_t *b, int32_t 
 #endif
 
 /* The accumulators of every output channel of pixels (yx[0], yx[1]) and (yx[2], yx[3]) into
- * acc[0 .. out_c) and acc[out_c .. 2 out_c): both gathered (the DSP kernel: and widened), then
- * a channel pair at a time. scratch holds FFTK_CONV_SCRATCH(k_pad) bytes. */
+ * acc[0 .. out_c) and acc[out_c .. 2 out_c): each gathered and widened to int16, then a
+ * channel pair at a time. scratch holds FFTK_CONV_SCRATCH(k_pad) bytes: k_pad for a gathered
+ * pixel, 4 k_pad for the two widened ones. */
 void fftk_conv2d_accs_s8(const void *params, const int8_t *in, const int32_t *yx, int32_t *acc,
                          int8_t *scratch) {
   const fftk_conv_params *p = (const fftk_conv_params *)params;
@@ -161,7 +182,9 @@ void fftk_conv2d_accs_s8(const void *params, const int8_t *in, const int32_t *yx
   channels(p->filter, col, k_pad / 4, p->bias, p->out_c, acc);
 #else
   gather(p, in, yx[0], yx[1], scratch);
-  gather(p, in, yx[2], yx[3], scratch + k_pad);
-  channels(p->filter, scratch, scratch + k_pad, k_pad / 4, p->bias, p->out_c, acc);
+  widen(scratch, k_pad, 0, scratch + k_pad);
+  gather(p, in, yx[2], yx[3], scratch);
+  widen(scratch, k_pad, 1, scratch + k_pad);
+  channels(p->filter, scratch + k_pad, scratch + 3 * k_pad, k_pad / 4, p->bias, p->out_c, acc);
 #endif
 }

@@ -111,7 +111,8 @@ typedef struct {
   const int32_t *multiplier, *shift; /* [out_c] */
 } fftk_conv_params;
 
-/* scratch bytes fftk_conv2d_rows_s8 needs for a k_pad (the gathered receptive fields) */
+/* scratch bytes fftk_conv2d_accs_s8 needs for a k_pad: one gathered receptive field (int8),
+ * two widened to int16 */
 #define FFTK_CONV_SCRATCH(k_pad) (5 * (k_pad))
 
 typedef struct {
