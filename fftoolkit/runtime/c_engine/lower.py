@@ -39,6 +39,7 @@ class Context:
     placed: dict[int, str]  # activation tensor index -> C expression of its data
     decls: list[str] = field(default_factory=list)
     kernels: set[str] = field(default_factory=set)
+    const_bytes: int = 0  # the const arrays' bytes (flash)
     _arrays: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def array(self, t: Tensor, ctype: str) -> str:
@@ -48,7 +49,7 @@ class Context:
             if t.data is None:
                 raise FFTKError(f"C engine: tensor {t.name!r} must be a constant")
             name = f"k{t.index}"
-            self.decls.append(c_array(name, ctype, np.asarray(t.data).ravel()))
+            self._append(name, ctype, np.asarray(t.data).ravel())
             self._arrays[key] = name
         return self._arrays[key]
 
@@ -63,8 +64,15 @@ class Context:
 
     def ints(self, name: str, values: list[int] | np.ndarray, ctype: str = "int32_t") -> str:
         """A const array of values computed here (not one of the model's tensors)."""
-        self.decls.append(c_array(name, ctype, np.asarray(values, np.int64).ravel()))
+        self._append(name, ctype, np.asarray(values, np.int64).ravel())
         return name
+
+    def _append(self, name: str, ctype: str, values: np.ndarray) -> None:
+        self.decls.append(c_array(name, ctype, values))
+        self.const_bytes += max(len(values), 1) * CTYPE_BYTES[ctype]
+
+
+CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
 
 
 def c_array(name: str, ctype: str, values: np.ndarray) -> str:
@@ -192,6 +200,24 @@ def conv2d(ctx: Context, op: Operator, p: str, pad: Operator | None) -> tuple[st
 
 def depthwise_conv2d(ctx: Context, op: Operator, p: str,
                      pad: Operator | None) -> tuple[str, Tensor, str]:
+    """A depthwise conv of a one-channel input (how the converter writes a conv of a 1-channel
+    image) runs as a convolution with the transposed filter, the same arithmetic; others on
+    the depthwise kernel."""
+    (x, w, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    src, before = _source(ctx, x, pad)
+    in_c, out_c = _nhwc(op, src)[2], _nhwc(op, y)[2]
+    one, kh, kw, wc = w.shape
+    if in_c != 1 or one != 1 or wc != out_c:
+        return depthwise_kernel(ctx, op, p, pad)
+    _int8(op, src, x, w, y)
+    rows = _filter_rows(op, w).reshape(kh * kw, out_c).T  # [1][kh][kw][out_c] -> [out_c][...]
+    return "fftk_conv2d", src, _conv_block(ctx, op, p, src, before, rows, (kh, kw))
+
+
+def depthwise_kernel(ctx: Context, op: Operator, p: str,
+                     pad: Operator | None) -> tuple[str, Tensor, str]:
+    """DEPTHWISE_CONV_2D on fftk_depthwise_conv2d_s8 (TFLite's reference loop)."""
     (x, w, b, *_), y = _tensors(ctx, op)
     assert x is not None and w is not None
     src, before = _source(ctx, x, pad)
@@ -202,9 +228,6 @@ def depthwise_conv2d(ctx: Context, op: Operator, p: str,
     mult_c = out_c // in_c if in_c else 0
     if one != 1 or wc != out_c or mult_c * in_c != out_c:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
-    if in_c == 1:  # a convolution of a one-channel input: [1][kh][kw][out_c] -> [out_c][kh*kw]
-        rows = _filter_rows(op, w).reshape(kh * kw, out_c).T
-        return "fftk_conv2d", src, _conv_block(ctx, op, p, src, before, rows, (kh, kw))
     o = op.options
     pad_top = _padding(op, o["padding"], x.shape[1], o["stride_h"], kh, o["dilation_h"], out_h)
     pad_left = _padding(op, o["padding"], x.shape[2], o["stride_w"], kw, o["dilation_w"], out_w)
