@@ -13,9 +13,10 @@ Each model: `fftk export WEIGHTS --target c --quantize int8` calibrated on 256 t
 --latency-images evaluation images, quantized with the manifest's input parameters; the C
 engine runs them all in one `fftk_infer` process, ms/image = (wall(N) - wall(1)) / (N - 1),
 median of 3; TFLM and LiteRT (1 thread) time each invoke(), the median image. The C engine's
-int8 outputs are compared with TFLM's on those images (they must be equal). Errors come from
-the runtime's own path (`runtime_predictions`: what `fftk run` computes). One core of a shared
-machine: run it under `nice`.
+int8 outputs are compared with TFLM's on those images (equal where TFLM computes the model
+correctly); errors, and the classes' agreement with LiteRT's, come from the runtime's own path
+(`runtime_predictions`: what `fftk run` computes). One core of a shared machine: run it under
+`nice`.
 """
 
 from __future__ import annotations
@@ -164,11 +165,14 @@ def measure(name: str, data: Path, n_latency: int, n_eval: int, tmp: Path) -> di
     c_ms, c_out = time_c(binary, x)
     zps = [int(t.quant["zero_point"]) for t in manifest.artifacts["tflite-int8"].fused.outputs]
     tflm_ms, tflm_outs = time_tflm(model, x, len(zps))
-    errors = {}
+    errors, classes = {}, {}
     for key in ("c-int8", "tflite-int8"):
-        one, multi = runtime_predictions(bundle, key, images)
-        errors[key] = {"one_pass": round(100 * float((one != labels).mean()), 2),
-                       "multi_pass": round(100 * float((multi != labels).mean()), 2)}
+        classes[key] = runtime_predictions(bundle, key, images)
+        errors[key] = {mode: round(100 * float((c != labels).mean()), 2)
+                       for mode, c in zip(("one_pass", "multi_pass"), classes[key], strict=True)}
+    agree = {mode: round(100 * float((a == b).mean()), 2) for mode, a, b in
+             zip(("one_pass", "multi_pass"), classes["c-int8"], classes["tflite-int8"],
+                 strict=True)}
     header = (bundle / "c" / "fftk_model.h").read_text()
     return {
         "model": name, "macs": manifest.extra["macs_per_image"],
@@ -178,6 +182,7 @@ def measure(name: str, data: Path, n_latency: int, n_eval: int, tmp: Path) -> di
         "c_equal_to_tflm": same_as_tflm(c_out, tflm_outs, zps,
                                         int(manifest.multi_pass["groups"])),
         "error_pct": errors,
+        "c_litert_class_agreement_pct": agree,
         "fftk_arena_bytes": int(re.search(r"FFTK_ARENA_SIZE (\d+)", header).group(1)),
         "input_bytes": int(x[0].size),
         "tflm_arena_bytes": tflm_arena(model),
@@ -200,6 +205,38 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def model_tables(rows: list[dict], mcu: dict) -> str:
+    """One table per model: flash, RAM, host latency, Cortex-M4 instructions, error (item 8 of
+    issue 13), from this benchmark's rows and mcu_cortex_m4.py's JSON."""
+    by_model = {r["model"]: r for r in mcu.get("rows", [])}
+    out = []
+    for r in rows:
+        m = by_model.get(r["model"], {})
+        c, lite = r["error_pct"]["c-int8"], r["error_pct"]["tflite-int8"]
+        out += [f"**{r['model']}** ({r['macs']:,} MACs per image)", "",
+                "| figure | fftk C engine | TFLite Micro | LiteRT int8 |",
+                "| --- | ---: | ---: | ---: |",
+                f"| RAM: arena B | {r['fftk_arena_bytes']:,} (+ "
+                f"{m.get('stack_high_water_bytes', '?')} stack, + {r['input_bytes']:,} input) | "
+                f"{r['tflm_arena_bytes']:,} | - |",
+                f"| flash B (Cortex-M4 image, {m.get('images', '?')} test images included) | "
+                f"{m.get('flash_bytes', 0):,} | - | - |",
+                f"| host ms per image | {r['c_ms']} | {r['tflm_ms']} | {r['litert_ms']} |",
+                f"| Cortex-M4 instructions per image (emulated) | "
+                f"{m.get('instructions_per_image', 0):,} | - | - |",
+                f"| Cortex-M4 instructions per MAC (emulated) | "
+                f"{m.get('instructions_per_mac', '?')} | - | - |",
+                f"| error % one-pass / multi-pass, {r['eval_split']} ({r['eval_images']} images)"
+                f" | {c['one_pass']} / {c['multi_pass']} | - | "
+                f"{lite['one_pass']} / {lite['multi_pass']} |",
+                f"| int8 outputs equal to TFLM's (latency images) | {r['c_equal_to_tflm']} / "
+                f"{r['latency_images']} | | |",
+                f"| classes equal to LiteRT's %, one-pass / multi-pass | "
+                f"{r['c_litert_class_agreement_pct']['one_pass']} / "
+                f"{r['c_litert_class_agreement_pct']['multi_pass']} | | |", ""]
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
@@ -207,7 +244,16 @@ def main() -> int:
     parser.add_argument("--eval-images", type=int, default=5000)
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "c-engine.json")
+    parser.add_argument("--mcu", type=Path,
+                        default=REPO / "benchmarks" / "results" / "mcu-cortex-m4.json",
+                        help="mcu_cortex_m4.py's JSON, for the per-model tables")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="print the per-model tables from --out and --mcu, measure nothing")
     ns = parser.parse_args()
+    mcu = json.loads(ns.mcu.read_text()) if ns.mcu.is_file() else {}
+    if ns.tables_only:
+        print(model_tables(json.loads(ns.out.read_text())["rows"], mcu))
+        return 0
     data = Path(os.environ.get("FFTK_SHARED_DATA") or REPO.parent / "shared" / "data")
     with tempfile.TemporaryDirectory(prefix="fftk-c-engine-") as tmp:
         rows = [measure(name, data, ns.latency_images, ns.eval_images, Path(tmp))
@@ -225,6 +271,7 @@ def main() -> int:
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(rows))
+    print(model_tables(rows, mcu))
     return 0
 
 
