@@ -5,11 +5,10 @@
  *
  * The conv kernel returns int32 accumulators two pixels at a time; each is requantized to int8
  * (fftk_out_s8) and the map added (fftk_add_n_s8). With a pool whose windows tile the map
- * (pool_on_accs), a window whose map values agree over its taps (everywhere but near the
- * borders of FF's folded maps) is requantized and added once, from the largest accumulator of
+ * (pool_on_accs), the taps of a window whose map values agree (all of them, except near the
+ * borders of FF's folded maps) are requantized and added once, from the largest accumulator of
  * each channel: requantization, ADD and clamps are monotone (non-decreasing) functions, so the
- * max of their results is their result at the max. Other windows, and any other pool, go
- * through int8 values.
+ * max of their results is their result at the max. Any other pool runs on int8 conv rows.
  *
  * scratch: rows_bytes of conv rows, then int32 accumulators, conv_c for each of two pixels
  * (with a pool: max(2, taps rounded up to even) + 1 of them), then the conv's own scratch. */
@@ -71,54 +70,73 @@ static void rows_s8(const fftk_conv_add_pool_params *p, const int8_t *in, int32_
   }
 }
 
-/* Pool output (oy, ox) of a tiling pool into out[conv_c]. acc holds (taps rounded up to even,
- * + 1) * conv_c int32. */
+/* Whether n bytes at a and b are equal (4 at a time: a library memcmp may go byte by byte). */
+static int32_t same(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    if (fftk_read4(a + i) != fftk_read4(b + i)) {
+      return 0;
+    }
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Pool output (oy, ox) of a tiling pool into out[conv_c]: the taps' accumulators, then per
+ * group of taps whose map values agree (all of them inside FF's folded maps; at the borders,
+ * the taps in the same border row or column) the max of the group's accumulators requantized
+ * and added once, then the max over the groups. acc holds (taps rounded up to even, + 1) *
+ * conv_c int32. */
 static void window(const fftk_conv_add_pool_params *p, const int8_t *in, int32_t oy,
                    int32_t ox, int8_t *out, int32_t *acc, int8_t *scratch) {
   const fftk_pool_params *pool = p->pool;
   const int32_t c = p->conv_c, fw = pool->f_w, taps = pool->f_h * fw;
   const int32_t y0 = oy * pool->f_h, x0 = ox * fw;
   const int8_t *map = p->map ? p->map + ((int64_t)y0 * p->conv_w + x0) * c : 0;
-  int8_t *q = (int8_t *)(acc + (taps + (taps & 1)) * c); /* int8 of two taps (2 c bytes) */
-  int32_t yx[4], t, ch, uniform = 1;
+  int8_t *q = (int8_t *)(acc + (taps + (taps & 1)) * c); /* one group's int8 values */
+  int32_t yx[4], at[FFTK_POOL_TAPS], group[FFTK_POOL_TAPS], t, u, ch, first = 1;
   for (t = 0; t < taps; t += 2) {
-    const int32_t u = t + 1 < taps ? t + 1 : t;
+    const int32_t v = t + 1 < taps ? t + 1 : t;
     yx[0] = y0 + t / fw;
     yx[1] = x0 + t % fw;
-    yx[2] = y0 + u / fw;
-    yx[3] = x0 + u % fw;
+    yx[2] = y0 + v / fw;
+    yx[3] = x0 + v % fw;
     p->conv_accs(p->conv, in, yx, acc + t * c, scratch);
-    if (map) {
-      uniform &= !memcmp(map + ((t / fw) * p->conv_w + t % fw) * c, map, (size_t)c) &&
-                 !memcmp(map + ((u / fw) * p->conv_w + u % fw) * c, map, (size_t)c);
+  }
+  for (t = 0; t < taps; ++t) { /* group[t]: the first tap with t's map values */
+    at[t] = ((t / fw) * p->conv_w + t % fw) * c;
+    group[t] = map ? t : 0;
+    for (u = 0; map && u < t; ++u) {
+      if (group[u] == u && same(map + at[u], map + at[t], c)) {
+        group[t] = u;
+        break;
+      }
     }
   }
-  if (uniform) { /* one requantization (and ADD) per channel, at the max */
-    for (t = 1; t < taps; ++t) {
-      const int32_t *a = acc + t * c;
-      for (ch = 0; ch < c; ++ch) {
-        acc[ch] = a[ch] > acc[ch] ? a[ch] : acc[ch];
-      }
+  for (u = 0; u < taps; ++u) {
+    int32_t *best = acc + u * c;
+    if (group[u] != u) {
+      continue;
     }
-    finish(p, acc, 1, map, out);
-  } else { /* the map differs within the window: every tap through int8, then the max */
-    for (t = 0; t < taps; t += 2) {
-      const int32_t pixels = t + 1 < taps ? 2 : 1;
-      const int8_t *m = map + ((t / fw) * p->conv_w + t % fw) * c;
-      if (pixels == 2 && (t + 1) % fw == 0) { /* the pair's second tap is on the next row */
-        finish(p, acc + t * c, 1, m, q);
-        finish(p, acc + (t + 1) * c, 1, map + (((t + 1) / fw) * p->conv_w) * c, q + c);
-      } else {
-        finish(p, acc + t * c, pixels, m, q);
-      }
-      for (ch = 0; ch < c; ++ch) {
-        int8_t v = t == 0 ? q[ch] : (q[ch] > out[ch] ? q[ch] : out[ch]);
-        if (pixels == 2) {
-          v = q[c + ch] > v ? q[c + ch] : v;
+    for (t = u + 1; t < taps; ++t) {
+      if (group[t] == u) {
+        const int32_t *a = acc + t * c;
+        for (ch = 0; ch < c; ++ch) {
+          best[ch] = a[ch] > best[ch] ? a[ch] : best[ch];
         }
-        out[ch] = v;
       }
     }
+    finish(p, best, 1, map ? map + at[u] : 0, first ? out : q);
+    if (!first) {
+      for (ch = 0; ch < c; ++ch) {
+        out[ch] = q[ch] > out[ch] ? q[ch] : out[ch];
+      }
+    }
+    first = 0;
   }
   if (pool->act_min > -128 || pool->act_max < 127) {
     for (ch = 0; ch < c; ++ch) {
