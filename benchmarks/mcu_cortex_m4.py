@@ -71,16 +71,26 @@ def same_as_host_build(fw: Path) -> bool:
     return len(printed) > 0 and b"".join(p.outputs for p in printed) == out
 
 
+def dataset_of(name: str) -> str:
+    return "mnist" if name.endswith("-mnist") else "cifar10/cifar10-train-jpeg.tar.gz"
+
+
+def export_c(name: str, data: Path, bundle: Path) -> Path:
+    """`fftk export WEIGHTS --target c --quantize int8`, calibrated on 256 training images of
+    the model's dataset (its --target c includes the int8 TFLite model)."""
+    fftk("export", WEIGHTS / f"{name}.safetensors", "--target", "c", "--quantize", "int8",
+         "--calib-dataset", data / dataset_of(name), "--calib-samples", 256, "--eval-samples",
+         0, "--quiet", "--out", bundle)
+    return bundle
+
+
 def measure(name: str, n_images: int, data: Path, tmp: Path) -> dict:
     from fftoolkit.firmware.templates import load_parts
 
     weights = WEIGHTS / f"{name}.safetensors"
-    dataset = "mnist" if name.endswith("-mnist") else "cifar10/cifar10-train-jpeg.tar.gz"
-    bundle, fw = tmp / name, tmp / f"{name}-m4"
-    fftk("export", weights, "--target", "c", "--quantize", "int8", "--calib-dataset",
-         data / dataset, "--calib-samples", 256, "--eval-samples", 0, "--quiet", "--out", bundle)
+    bundle, fw = export_c(name, data, tmp / name), tmp / f"{name}-m4"
     extra = (["--input", mnist_images(data, weights, n_images, tmp / f"{name}.npz")]
-             if dataset == "mnist" else [])
+             if dataset_of(name) == "mnist" else [])
     fftk("firmware", bundle, "--board", "mps2-an386", "--images", n_images, *extra,
          "--out", fw)
     started = time.time()

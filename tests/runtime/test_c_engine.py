@@ -105,11 +105,11 @@ def _engine(binary: Path, x: np.ndarray, n_logits: int) -> tuple[np.ndarray, np.
     return rec[:, :n_logits].view(np.int8), rec[:, n_logits:].copy().view("<i4")
 
 
-def _check_bit_exact(bundle: Path, images: np.ndarray) -> None:
+def _check_bit_exact(bundle: Path, images: np.ndarray, binary: Path | None = None) -> None:
     x = _int8_inputs(bundle, images)
     ref_logits, ref_goodness = _tflm(bundle, x)
-    logits, goodness = _engine(_build(bundle), x, ref_logits.shape[1])
-    assert len(x) == N_IMAGES
+    logits, goodness = _engine(binary or _build(bundle), x, ref_logits.shape[1])
+    assert len(x) == len(images) > 0
     same_logits = (logits == ref_logits).all(axis=1)
     same_goodness = (goodness == ref_goodness).all(axis=1)
     assert same_logits.all(), f"logits differ on {np.flatnonzero(~same_logits)[:10]}"
@@ -144,6 +144,70 @@ def test_ff_tiny_mnist_bit_exact_with_tflm_on_mnist(mnist_bundle: Path,
     spec = build_network_from_state(state).spec
     held = load_images(str(shared_data / "mnist"), "val", N_IMAGES, state, spec, seed=1)
     _check_bit_exact(mnist_bundle, held.images)
+
+
+def _variant(bundle: Path, out: Path) -> Path:
+    """The engine of `bundle` generated now into `out` (as the test patched the generator) and
+    built for the host."""
+    _build(bundle)  # skips without cc / make
+    write_c_engine(bundle / "model.int8.tflite", out, _spec(bundle))
+    subprocess.run(["make", "-s", "host", "CFLAGS=-O2 -Werror"], cwd=out, check=True)
+    return out / "build" / "fftk_infer"
+
+
+def test_the_other_kernel_paths_are_bit_exact_too(mnist_bundle: Path, shared_data: Path,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paths the shipped graphs do not take: the pool on int8 conv rows (what a pool that
+    does not tile its map, or a non-monotone requantization, runs) and the depthwise kernel
+    (a depthwise conv of several channels), each forced on FF_tiny_mnist, equal TFLM too."""
+    from fftoolkit.export.calib import load_images
+    from fftoolkit.models import build_network_from_state, load_checkpoint
+    from fftoolkit.runtime.c_engine import lower
+    from fftoolkit.runtime.c_engine.fuse import Step
+
+    state = load_checkpoint(MNIST_WEIGHTS)
+    spec = build_network_from_state(state).spec
+    images = load_images(str(shared_data / "mnist"), "val", 30, state, spec, seed=2).images
+    monkeypatch.setattr(Step, "pool_on_accs", lambda self, model: False)
+    monkeypatch.setitem(lower.CONV_LOWERINGS, "DEPTHWISE_CONV_2D", lower.depthwise_kernel)
+    binary = _variant(mnist_bundle, tmp_path / "c")
+    source = (tmp_path / "c" / "fftk_model.c").read_text()
+    assert "fftk_depthwise_conv2d_accs_s8" in source
+    # a pooled step with pool_on_accs 0 and scratch for conv rows
+    assert re.search(r"_step = \{[^}]*, &op\d+, 0, [1-9]\d*\};", source)
+    _check_bit_exact(mnist_bundle, images, binary)
+
+
+def test_requantization_matches_tflite_formula(tmp_path: Path) -> None:
+    """fftk_requant (the kernels' one requantization helper, written for speed) equals
+    TFLite's MultiplyByQuantizedMultiplier as TFLite writes it (the Python reference the
+    exporter's tables use) on random int32 values, multipliers and shifts, edge cases
+    included."""
+    from fftoolkit.runtime.c_engine.fixedpoint import multiply_by_quantized_multiplier
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    kernels = Path(__file__).resolve().parents[2] / "fftoolkit/runtime/c_engine/kernels"
+    (tmp_path / "t.c").write_text(
+        '#include <stdio.h>\n#include "fftk_kernels.h"\n'
+        "int main(void) { long x, m, s; while (scanf(\"%ld %ld %ld\", &x, &m, &s) == 3) "
+        'printf("%ld\\n", (long)fftk_requant((int32_t)x, (int32_t)m, (int32_t)s)); '
+        "return 0; }\n")
+    subprocess.run(["cc", "-O2", "-std=c99", "-I", str(kernels), "-o", str(tmp_path / "t"),
+                    str(tmp_path / "t.c")], check=True)
+    rng = np.random.default_rng(0)
+    n = 20000
+    xs = np.concatenate([rng.integers(-2**31, 2**31, n), rng.integers(-3000, 3000, n),
+                         [-2**31, 2**31 - 1, 0, -1, 1]])
+    ms = np.concatenate([rng.integers(2**30, 2**31, len(xs) - 5), [2**31 - 1, 2**30, 0, 1, 5]])
+    ss = rng.integers(-31, 8, len(xs))
+    cases = list(zip(xs.tolist(), ms.tolist(), ss.tolist(), strict=True))
+    out = subprocess.run([str(tmp_path / "t")], input="".join(f"{x} {m} {s}\n" for x, m, s in
+                                                              cases),
+                         capture_output=True, text=True, check=True).stdout.split()
+    want = [multiply_by_quantized_multiplier(x, m, s) for x, m, s in cases]
+    assert [int(v) for v in out] == want
 
 
 def _arena(bundle: Path) -> int:
@@ -193,6 +257,24 @@ def test_ff_tiny_arena_fits_32k(cifar_bundle: Path, capfd: pytest.CaptureFixture
 def test_ff_tiny_mnist_arena_shrank(mnist_bundle: Path,
                                     capfd: pytest.CaptureFixture[str]) -> None:
     _check_arena_shrank(mnist_bundle, capfd)
+
+
+def test_readme_and_header_for_projects(cifar_bundle: Path) -> None:
+    """c/README.md states the figures a project needs (input, arena, const bytes) and how to
+    add the engine to the four project kinds; the header is C++-safe."""
+    c_dir = _generated(cifar_bundle)
+    readme = (c_dir / "README.md").read_text()
+    arena = _arena(cifar_bundle)
+    assert f"`FFTK_ARENA_SIZE` = {arena} bytes" in readme
+    assert "32x32x3" in readme and "arm-none-eabi-size" in readme
+    for project in ("STM32Cube", "Pico SDK", "Zephyr", "Arduino"):
+        assert project in readme
+    const = int(re.search(r"flash: (\d+) bytes of const", readme).group(1))
+    arrays = re.findall(r"static const (int8_t|int32_t) \w+\[(\d+)\]",
+                        (c_dir / "fftk_model.c").read_text())
+    assert const == sum(int(n) * (1 if t == "int8_t" else 4) for t, n in arrays) > 150_000
+    header = (c_dir / "fftk_model.h").read_text()
+    assert '#ifdef __cplusplus\nextern "C" {' in header
 
 
 def test_held_tensors_are_never_fused_away(cifar_bundle: Path) -> None:

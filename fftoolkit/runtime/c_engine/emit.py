@@ -1,5 +1,5 @@
 """Write the C engine of an int8 TFLite model: DIR/fftk_model.{h,c}, the kernels it calls
-(one op per file), a host harness and a Makefile.
+(one op per file), a host harness, a Makefile and a README.md.
 
 The generated `fftk_infer` runs the graph's steps (fuse.py) in order on one static arena and
 reduces each goodness block's int8 features to integer channel-group sums as soon as they
@@ -19,6 +19,7 @@ from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.c_engine.arena import ALIGN, Key, Placement, lifetimes, plan_arena
 from fftoolkit.runtime.c_engine.fuse import Step, plan_steps
 from fftoolkit.runtime.c_engine.lower import Context, lower
+from fftoolkit.runtime.c_engine.readme import readme
 from fftoolkit.runtime.c_engine.tflite_model import Model, Tensor
 
 COMMON = ("fftk_kernels.h",)
@@ -84,10 +85,18 @@ def _header(spec: EngineSpec, x: Tensor, logits: Tensor, arena: int, n_blocks: i
 #define FFTK_GOODNESS_SIZE {n_blocks * spec.groups}
 #define FFTK_ARENA_SIZE {arena}
 
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
 extern const char *const fftk_class_names[FFTK_NUM_CLASSES];
 
 /* One image: fills logits[FFTK_LOGITS_SIZE] and goodness[FFTK_GOODNESS_SIZE]; returns 0. */
 int fftk_infer(const int8_t *input, int8_t *logits, int32_t *goodness);
+
+#ifdef __cplusplus
+}}
+#endif
 
 #endif /* FFTK_MODEL_H */
 """
@@ -100,7 +109,7 @@ def _plan_comment(model: Model, steps: list[Step], placed: dict[Key, Placement],
     rows = []
     for key, p in sorted(placed.items(), key=lambda kv: (kv[1].offset, kv[1].first)):
         if isinstance(key, str):
-            what = f"scratch rows of step {key.removeprefix('scratch')}"
+            what = f"scratch of step {key.removeprefix('scratch')}"
         else:
             t = model.tensors[key]
             what = f"tensor {key}, {t.dtype} {'x'.join(map(str, t.shape))}"
@@ -232,6 +241,8 @@ def engine_files(model: Model, spec: EngineSpec) -> dict[str, str]:
         "fftk_model.c": _source(spec, ctx.decls, calls, arena, ptr[logits.index], logits.size,
                                 _plan_comment(model, steps, placed, arena)),
         HARNESS: MAIN, "Makefile": _makefile(kernels),
+        "README.md": readme(spec.model_name, x.shape[1:], float(x.scale), x.zero_point,
+                            logits.size, len(feats) * spec.groups, arena, ctx.const_bytes),
     }
     src = resources.files("fftoolkit.runtime.c_engine") / "kernels"
     for name in [*COMMON, *(f"{k}.c" for k in kernels)]:

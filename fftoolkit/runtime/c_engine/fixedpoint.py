@@ -60,8 +60,61 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray,
     return [m for m, _ in pairs], [s for _, s in pairs]
 
 
+ADD_LEFT_SHIFT = 20  # TFLite's int8 ADD: inputs shifted left by 20 before rescaling
+
+
+def add_multipliers(in1_scale: float, in2_scale: float,
+                    out_scale: float) -> list[tuple[int, int]]:
+    """TFLite int8 ADD's three (multiplier, shift): each input to twice the larger input scale,
+    the sum (shifted left by ADD_LEFT_SHIFT) back to the output's."""
+    twice_max = 2 * max(float(in1_scale), float(in2_scale))
+    return [quantize_multiplier(float(in1_scale) / twice_max),
+            quantize_multiplier(float(in2_scale) / twice_max),
+            quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(out_scale)))]
+
+
 def per_tensor_fc_multiplier(input_scale: float, filter_scale: float,
                              output_scale: float) -> tuple[int, int]:
     """Per-tensor FC: the scale product is taken in float32 before widening, as TFLite does."""
     product = float(np.float32(input_scale) * np.float32(filter_scale))
     return quantize_multiplier(product / float(output_scale))
+
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def wrap_int32(x: int) -> int:
+    """x modulo 2^32 as a signed 32-bit value (what C's uint32_t arithmetic then int32_t gives)."""
+    return (x + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier on an int32, written as TFLite writes it
+    (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT): the reference the exported
+    lookup tables are computed with (the C kernels' fftk_requant computes the same)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = wrap_int32(x << left)
+    if a == INT32_MIN and multiplier == INT32_MIN:
+        return INT32_MAX
+    product = a * multiplier
+    nudge = (1 << 30) if product >= 0 else 1 - (1 << 30)
+    total = product + nudge
+    high = abs(total) // (1 << 31) * (1 if total >= 0 else -1)  # C's truncating division
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> list[int]:
+    """TFLite ADD's rescaling of one int8 input, for q = -128..127: ((q - zp) << left_shift)
+    times the input's multiplier."""
+    return [multiply_by_quantized_multiplier((q - zero_point) << left_shift, multiplier, shift)
+            for q in range(INT8_MIN, INT8_MAX + 1)]
+
+
+def requantize_table(in_zero_point: int, out_zero_point: int, multiplier: int,
+                     shift: int) -> list[int]:
+    """TFLite's int8 -> int8 QUANTIZE for q = -128..127."""
+    return [min(INT8_MAX, max(INT8_MIN, multiply_by_quantized_multiplier(
+        q - in_zero_point, multiplier, shift) + out_zero_point))
+        for q in range(INT8_MIN, INT8_MAX + 1)]

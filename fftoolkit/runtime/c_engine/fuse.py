@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fftoolkit.runtime.c_engine.fixedpoint import add_multipliers, per_channel_multipliers
 from fftoolkit.runtime.c_engine.tflite_model import Model, Operator
 
 CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+POOL_TAPS = 16  # FFTK_POOL_TAPS of fftk_kernels.h
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ class Step:
         return [o for o in (self.pad, self.op, self.add, self.pool) if o is not None]
 
     @property
-    def fused(self) -> bool:
-        """Runs as fftk_conv_add_pool_s8 (a folded PAD alone only changes the conv's block)."""
-        return self.add is not None or self.pool is not None
+    def conv(self) -> bool:
+        """Runs as fftk_conv_add_pool_s8 (every convolution does, alone or fused)."""
+        return self.op.op in CONVS
 
     @property
     def writes(self) -> list[int]:
@@ -46,16 +48,70 @@ class Step:
         return [t for o in self.ops for t in o.inputs
                 if t >= 0 and t not in inner and model.tensors[t].data is None]
 
-    def scratch(self, model: Model) -> int:
-        """Bytes of conv rows a pool window needs (0 without a pool: the conv writes its
-        output directly)."""
+    def pool_taps(self) -> int:
+        return int(self.pool.options["filter_h"]) * int(self.pool.options["filter_w"]) \
+            if self.pool is not None else 0
+
+    def pool_on_accs(self, model: Model) -> bool:
+        """Whether the pool runs on the conv's accumulators (fftk_conv_add_pool_s8's
+        pool_on_accs): its windows tile the conv's map (stride = window, no padding, at most
+        POOL_TAPS taps) and every requantization is monotone (no left shift: the conv's and the
+        ADD's output multipliers are below 1), so max and requantization commute exactly."""
         if self.pool is None:
+            return False
+        o = self.pool.options
+        _, h, w, _ = model.tensors[self.op.outputs[0]].shape
+        _, out_h, out_w, _ = model.tensors[self.pool.outputs[0]].shape
+        if not (o["filter_h"] == o["stride_h"] and o["filter_w"] == o["stride_w"]
+                and self.pool_taps() <= POOL_TAPS and out_h * o["filter_h"] <= h
+                and out_w * o["filter_w"] <= w
+                and (o["padding"] == "VALID" or (h % o["filter_h"] == 0
+                                                 and w % o["filter_w"] == 0))):
+            return False
+        x, wt, y = (model.tensors[self.op.inputs[0]], model.tensors[self.op.inputs[1]],
+                    model.tensors[self.op.outputs[0]])
+        _, shifts = per_channel_multipliers(x.scale, wt.scales, y.scale, y.shape[-1])
+        if self.add is not None:
+            a, b = (model.tensors[i] for i in self.add.inputs)
+            shifts.append(add_multipliers(a.scale, b.scale,
+                                          model.tensors[self.add.outputs[0]].scale)[2][1])
+        return max(shifts) <= 0
+
+    def rows_scratch(self, model: Model) -> int:
+        """Bytes of conv rows a pool window needs (none without a pool, or with the pool on
+        accumulators), rounded up to 4 so that what follows is aligned."""
+        if self.pool is None or self.pool_on_accs(model):
             return 0
         _, h, w, c = model.tensors[self.op.outputs[0]].shape
-        return min(int(self.pool.options["filter_h"]), h) * w * c
+        return -(-min(int(self.pool.options["filter_h"]), h) * w * c // 4) * 4
+
+    def scratch(self, model: Model) -> int:
+        """Bytes of arena a convolution step needs besides its input and output (the layout
+        fftk_conv_add_pool_s8 assumes): conv rows, int32 accumulators (two pixels; with a
+        pool, a window's taps rounded up to even, plus one slot for int8 values), then the
+        conv's own scratch (FFTK_CONV_SCRATCH of fftk_kernels.h: one receptive field as int8,
+        two widened to int16)."""
+        if not self.conv:
+            return 0
+        c = model.tensors[self.op.outputs[0]].shape[-1]
+        taps = self.pool_taps()
+        accs = max(2, taps + taps % 2) + 1 if self.pool is not None else 2
+        return self.rows_scratch(model) + 4 * accs * c + 5 * conv_k_pad(model, self.op)
 
     def label(self) -> str:
         return " + ".join(f"op {o.index} {o.op}" for o in self.ops)
+
+
+def conv_k_pad(model: Model, op: Operator) -> int:
+    """The length of a convolution's filter rows as the C kernel holds them (k_h * k_w * in_c,
+    rounded up to a multiple of 4); 0 for a depthwise conv of several channels (its kernel
+    gathers nothing)."""
+    _, kh, kw, c = model.tensors[op.inputs[1]].shape
+    if op.op == "DEPTHWISE_CONV_2D":
+        if model.tensors[op.inputs[0]].shape[-1] != 1:
+            return 0
+        c = 1
+    return -(-kh * kw * c // 4) * 4
 
 
 def _users(model: Model) -> dict[int, list[Operator]]:

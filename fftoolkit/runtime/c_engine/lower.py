@@ -16,12 +16,18 @@ import numpy as np
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.runtime.c_engine.fixedpoint import (
+    ADD_LEFT_SHIFT,
+    INT32_MAX,
+    INT32_MIN,
     activation_range,
+    add_input_table,
+    add_multipliers,
     per_channel_multipliers,
     per_tensor_fc_multiplier,
     quantize_multiplier,
+    requantize_table,
 )
-from fftoolkit.runtime.c_engine.fuse import Step
+from fftoolkit.runtime.c_engine.fuse import Step, conv_k_pad
 from fftoolkit.runtime.c_engine.tflite_model import Model, Operator, Tensor
 
 
@@ -33,6 +39,7 @@ class Context:
     placed: dict[int, str]  # activation tensor index -> C expression of its data
     decls: list[str] = field(default_factory=list)
     kernels: set[str] = field(default_factory=set)
+    const_bytes: int = 0  # the const arrays' bytes (flash)
     _arrays: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def array(self, t: Tensor, ctype: str) -> str:
@@ -42,7 +49,7 @@ class Context:
             if t.data is None:
                 raise FFTKError(f"C engine: tensor {t.name!r} must be a constant")
             name = f"k{t.index}"
-            self.decls.append(c_array(name, ctype, np.asarray(t.data).ravel()))
+            self._append(name, ctype, np.asarray(t.data).ravel())
             self._arrays[key] = name
         return self._arrays[key]
 
@@ -55,9 +62,17 @@ class Context:
             raise FFTKError(f"C engine: tensor {t.name!r} is read before any operator writes it")
         return self.array(t, "int8_t")
 
-    def ints(self, name: str, values: list[int]) -> str:
-        self.decls.append(c_array(name, "int32_t", np.asarray(values, np.int64)))
+    def ints(self, name: str, values: list[int] | np.ndarray, ctype: str = "int32_t") -> str:
+        """A const array of values computed here (not one of the model's tensors)."""
+        self._append(name, ctype, np.asarray(values, np.int64).ravel())
         return name
+
+    def _append(self, name: str, ctype: str, values: np.ndarray) -> None:
+        self.decls.append(c_array(name, ctype, values))
+        self.const_bytes += max(len(values), 1) * CTYPE_BYTES[ctype]
+
+
+CTYPE_BYTES = {"int8_t": 1, "int32_t": 4}
 
 
 def c_array(name: str, ctype: str, values: np.ndarray) -> str:
@@ -106,26 +121,6 @@ def _tensors(ctx: Context, op: Operator) -> tuple[list[Tensor | None], Tensor]:
     return ins, ctx.model.tensors[op.outputs[0]]
 
 
-def _window_and_requant(ctx: Context, op: Operator, p: str, x: Tensor, w: Tensor,
-                        b: Tensor | None, y: Tensor, before: tuple[int, int]) -> str:
-    """The fields both convolutions' parameter blocks end with, in their order: kernel size,
-    strides, dilations, padding (plus `before`, a folded PAD's leading rows and columns), zero
-    points, activation range, weights, bias, multipliers."""
-    in_h, in_w, _ = _nhwc(op, x)
-    out_h, out_w, out_c = _nhwc(op, y)
-    kh, kw = w.shape[1], w.shape[2]
-    o = op.options
-    pad_top = _padding(op, o["padding"], in_h, o["stride_h"], kh, o["dilation_h"], out_h)
-    pad_left = _padding(op, o["padding"], in_w, o["stride_w"], kw, o["dilation_w"], out_w)
-    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
-    lo, hi = _act(op, y)
-    bias = ctx.array(b, "int32_t") if b is not None else "0"
-    return (f"{kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
-            f"{o['dilation_w']}, {pad_top + before[0]}, {pad_left + before[1]}, "
-            f"{-x.zero_point}, {y.zero_point}, {lo}, {hi}, {ctx.array(w, 'int8_t')}, {bias}, "
-            f"{ctx.ints(p + '_mult', mult)}, {ctx.ints(p + '_shift', shift)}")
-
-
 def _source(ctx: Context, x: Tensor, pad: Operator | None) -> tuple[Tensor, tuple[int, int]]:
     """What a convolution reads: its input, or the input of the zero-point PAD folded into it
     (fuse.py checked the fold) and that PAD's leading (rows, columns)."""
@@ -135,38 +130,118 @@ def _source(ctx: Context, x: Tensor, pad: Operator | None) -> tuple[Tensor, tupl
     return ctx.model.tensors[pad.inputs[0]], (int(pads[1, 0]), int(pads[2, 0]))
 
 
-def conv2d(ctx: Context, op: Operator, p: str, pad: Operator | None) -> tuple[str, Tensor]:
+def _folded_bias(op: Operator, b: Tensor | None, rows: np.ndarray, in_offset: int) -> np.ndarray:
+    """The bias with TFLite's input offset folded in, bias + in_offset * the sum of each filter
+    row (rows: [outputs][k], any filter offset already added), so that a kernel's plain
+    sum(w * x) + this equals TFLite's sum(w * (x + in_offset)) + bias."""
+    n = rows.shape[0]
+    bias = np.zeros(n, np.int64) if b is None else np.asarray(b.data, np.int64).ravel()
+    if len(bias) != n:
+        raise _fail(op, f"has {len(bias)} biases for {n} outputs")
+    folded = bias + in_offset * rows.astype(np.int64).sum(axis=1)
+    if folded.min(initial=0) < INT32_MIN or folded.max(initial=0) > INT32_MAX:
+        raise _fail(op, "has a bias that overflows int32 once the input offset is folded in")
+    return folded
+
+
+def _filter_rows(op: Operator, w: Tensor) -> np.ndarray:
+    if w.data is None or len(w.shape) != 4 or w.zero_points.any():
+        raise _fail(op, "needs a constant 4-d int8 filter with zero point 0")
+    return np.asarray(w.data, np.int64)
+
+
+def _conv_block(ctx: Context, op: Operator, p: str, src: Tensor, before: tuple[int, int],
+                rows: np.ndarray, kernel: tuple[int, int]) -> str:
+    """fftk_conv_params `p` of a convolution reading `src` (its input, or a folded PAD's input
+    with that PAD's leading rows and columns `before`), its filter as rows [out_c][k_h * k_w *
+    in_c]: zero-padded to k_pad (a multiple of 4) and interleaved by channel pairs, the input
+    offset folded into the bias, so that the kernel's inner loop is a plain int8 dot product
+    of two channels with two pixels. Returns its requantization fields for the step's block."""
     (x, w, b, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    in_h, in_w, in_c = _nhwc(op, src)
+    x_h, x_w, _ = _nhwc(op, x)
+    out_h, out_w, out_c = _nhwc(op, y)
+    (kh, kw), o = kernel, op.options
+    pad_top = _padding(op, o["padding"], x_h, o["stride_h"], kh, o["dilation_h"], out_h)
+    pad_left = _padding(op, o["padding"], x_w, o["stride_w"], kw, o["dilation_w"], out_w)
+    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
+    lo, hi = _act(op, y)
+    k_pad = conv_k_pad(ctx.model, op)
+    padded = np.zeros((out_c, k_pad), np.int64)
+    padded[:, :rows.shape[1]] = rows
+    # channel pairs (2i, 2i + 1; an odd last channel twice), each pair's rows interleaved 4
+    # values at a time: [pair][k_pad / 4][2][4], so the kernel walks one pointer
+    pairs = padded[np.minimum(np.arange(2 * (-(-out_c // 2))), out_c - 1)]
+    filt = pairs.reshape(-1, 2, k_pad // 4, 4).transpose(0, 2, 1, 3)
+    bias = _folded_bias(op, b, rows, -x.zero_point)
+    ctx.decls.append(
+        f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
+        f"{out_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, {o['dilation_h']}, "
+        f"{o['dilation_w']}, {pad_top + before[0]}, {pad_left + before[1]}, {k_pad}, "
+        f"{x.zero_point}, {y.zero_point}, {lo}, {hi}, "
+        f"{ctx.ints(p + '_filter', filt, 'int8_t')}, {ctx.ints(p + '_bias', bias)}, "
+        f"{ctx.ints(p + '_mult', mult)}, {ctx.ints(p + '_shift', shift)}}};")
+    return f"{p}_mult, {p}_shift, {y.zero_point}, {lo}, {hi}"
+
+
+def conv2d(ctx: Context, op: Operator, p: str, pad: Operator | None) -> tuple[str, Tensor, str]:
+    (x, w, *_), y = _tensors(ctx, op)
     assert x is not None and w is not None
     src, before = _source(ctx, x, pad)
     _int8(op, src, x, w, y)
-    in_h, in_w, in_c = _nhwc(op, src)
-    out_h, out_w, out_c = _nhwc(op, y)
-    oc, _, _, ic = w.shape
+    in_c, out_c = _nhwc(op, src)[2], _nhwc(op, y)[2]
+    oc, kh, kw, ic = w.shape
     if oc != out_c or ic != in_c:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
-    ctx.decls.append(f"static const fftk_conv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, "
-                     f"{out_w}, {out_c}, "
-                     f"{_window_and_requant(ctx, op, p, x, w, b, y, before)}}};")
-    return "fftk_conv2d", src
+    rows = _filter_rows(op, w).reshape(oc, -1)
+    return "fftk_conv2d", src, _conv_block(ctx, op, p, src, before, rows, (kh, kw))
 
 
 def depthwise_conv2d(ctx: Context, op: Operator, p: str,
-                     pad: Operator | None) -> tuple[str, Tensor]:
+                     pad: Operator | None) -> tuple[str, Tensor, str]:
+    """A depthwise conv of a one-channel input (how the converter writes a conv of a 1-channel
+    image) runs as a convolution with the transposed filter, the same arithmetic; others on
+    the depthwise kernel."""
+    (x, w, *_), y = _tensors(ctx, op)
+    assert x is not None and w is not None
+    src, before = _source(ctx, x, pad)
+    in_c, out_c = _nhwc(op, src)[2], _nhwc(op, y)[2]
+    one, kh, kw, wc = w.shape
+    if in_c != 1 or one != 1 or wc != out_c:
+        return depthwise_kernel(ctx, op, p, pad)
+    _int8(op, src, x, w, y)
+    rows = _filter_rows(op, w).reshape(kh * kw, out_c).T  # [1][kh][kw][out_c] -> [out_c][...]
+    return "fftk_conv2d", src, _conv_block(ctx, op, p, src, before, rows, (kh, kw))
+
+
+def depthwise_kernel(ctx: Context, op: Operator, p: str,
+                     pad: Operator | None) -> tuple[str, Tensor, str]:
+    """DEPTHWISE_CONV_2D on fftk_depthwise_conv2d_s8 (TFLite's reference loop)."""
     (x, w, b, *_), y = _tensors(ctx, op)
     assert x is not None and w is not None
     src, before = _source(ctx, x, pad)
     _int8(op, src, x, w, y)
     in_h, in_w, in_c = _nhwc(op, src)
     out_h, out_w, out_c = _nhwc(op, y)
-    one, _, _, wc = w.shape
+    one, kh, kw, wc = w.shape
     mult_c = out_c // in_c if in_c else 0
     if one != 1 or wc != out_c or mult_c * in_c != out_c:
         raise _fail(op, f"filter {list(w.shape)} does not match {in_c} -> {out_c} channels")
-    ctx.decls.append(f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, "
-                     f"{out_h}, {out_w}, {out_c}, {mult_c}, "
-                     f"{_window_and_requant(ctx, op, p, x, w, b, y, before)}}};")
-    return "fftk_depthwise_conv2d", src
+    o = op.options
+    pad_top = _padding(op, o["padding"], x.shape[1], o["stride_h"], kh, o["dilation_h"], out_h)
+    pad_left = _padding(op, o["padding"], x.shape[2], o["stride_w"], kw, o["dilation_w"], out_w)
+    mult, shift = per_channel_multipliers(x.scale, w.scales, y.scale, out_c)
+    lo, hi = _act(op, y)
+    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    ctx.decls.append(
+        f"static const fftk_dwconv_params {p} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, "
+        f"{out_c}, {mult_c}, {kh}, {kw}, {o['stride_h']}, {o['stride_w']}, "
+        f"{o['dilation_h']}, {o['dilation_w']}, {pad_top + before[0]}, "
+        f"{pad_left + before[1]}, {-x.zero_point}, {y.zero_point}, {lo}, {hi}, "
+        f"{ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{ctx.ints(p + '_shift', shift)}}};")
+    return "fftk_depthwise_conv2d", src, f"{p}_mult, {p}_shift, {y.zero_point}, {lo}, {hi}"
 
 
 def _pool_params(ctx: Context, op: Operator, p: str) -> tuple[Tensor, Tensor]:
@@ -201,6 +276,8 @@ def fully_connected(ctx: Context, op: Operator, p: str) -> str:
     _int8(op, x, w, y)
     if op.options.get("weights_format", 0) != 0:
         raise _fail(op, "has shuffled weights; the C engine reads the default layout")
+    if w.data is None:
+        raise _fail(op, "needs constant weights")
     out_depth, in_depth = w.shape
     if x.size % in_depth or y.size != x.size // in_depth * out_depth:
         raise _fail(op, f"input {list(x.shape)} does not fit weights {list(w.shape)}")
@@ -210,11 +287,12 @@ def fully_connected(ctx: Context, op: Operator, p: str) -> str:
         m, s = per_tensor_fc_multiplier(x.scale, w.scale, y.scale)
         mult, shift = [m] * out_depth, [s] * out_depth
     lo, hi = _act(op, y)
-    bias = ctx.array(b, "int32_t") if b is not None else "0"
+    rows = np.asarray(w.data, np.int64) - w.zero_point
+    bias = _folded_bias(op, b, rows, -x.zero_point)
     ctx.decls.append(
         f"static const fftk_fc_params {p} = {{{x.size // in_depth}, {in_depth}, {out_depth}, "
-        f"{-x.zero_point}, {-w.zero_point}, {y.zero_point}, {lo}, {hi}, "
-        f"{ctx.array(w, 'int8_t')}, {bias}, {ctx.ints(p + '_mult', mult)}, "
+        f"{-w.zero_point}, {y.zero_point}, {lo}, {hi}, {ctx.array(w, 'int8_t')}, "
+        f"{ctx.ints(p + '_bias', bias)}, {ctx.ints(p + '_mult', mult)}, "
         f"{ctx.ints(p + '_shift', shift)}}};")
     ctx.kernels.add("fftk_fully_connected_s8")
     return f"fftk_fully_connected_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
@@ -222,19 +300,21 @@ def fully_connected(ctx: Context, op: Operator, p: str) -> str:
 
 def _add_params(ctx: Context, op: Operator, p: str, a: Tensor, b: Tensor, y: Tensor) -> None:
     """ADD's block with `a` as in1 (the two inputs' roles are symmetric, so a fused conv's
-    output can be in1 whichever input it was)."""
+    output can be in1 whichever input it was): each input's rescaling as a table of its 256
+    values, the output's multiplier."""
     _int8(op, a, b, y)
     if a.shape != b.shape or a.shape != y.shape:
         raise _fail(op, f"broadcasts {list(a.shape)} + {list(b.shape)}; the C engine does not")
-    left = 20
-    twice_max = 2 * max(float(a.scale), float(b.scale))
-    m1, s1 = quantize_multiplier(float(a.scale) / twice_max)
-    m2, s2 = quantize_multiplier(float(b.scale) / twice_max)
-    mo, so = quantize_multiplier(twice_max / ((1 << left) * float(y.scale)))
+    m1, m2, (mo, so) = add_multipliers(a.scale, b.scale, y.scale)
+    if so > 0:
+        raise _fail(op, "rescales its sum by a factor of 1 or more (its output scale is too "
+                        "small), which TFLite's int8 ADD does not allow")
+    t1 = add_input_table(a.zero_point, ADD_LEFT_SHIFT, *m1)
+    t2 = add_input_table(b.zero_point, ADD_LEFT_SHIFT, *m2)
     lo, hi = _act(op, y)
     ctx.decls.append(
-        f"static const fftk_add_params {p} = {{{y.size}, {left}, {-a.zero_point}, {m1}, {s1}, "
-        f"{-b.zero_point}, {m2}, {s2}, {y.zero_point}, {mo}, {so}, {lo}, {hi}}};")
+        f"static const fftk_add_params {p} = {{{y.size}, {ctx.ints(p + '_in1', t1)}, "
+        f"{ctx.ints(p + '_in2', t2)}, {y.zero_point}, {mo}, {-so}, {lo}, {hi}}};")
     ctx.kernels.add("fftk_add_s8")
 
 
@@ -251,8 +331,9 @@ def requantize(ctx: Context, op: Operator, p: str) -> str:
     assert x is not None
     _int8(op, x, y)
     m, s = quantize_multiplier(float(x.scale) / float(y.scale))
-    ctx.decls.append(f"static const fftk_requant_params {p} = {{{y.size}, {x.zero_point}, "
-                     f"{y.zero_point}, {m}, {s}}};")
+    table = requantize_table(x.zero_point, y.zero_point, m, s)
+    ctx.decls.append(f"static const fftk_requant_params {p} = {{{y.size}, "
+                     f"{ctx.ints(p + '_table', table, 'int8_t')}}};")
     ctx.kernels.add("fftk_requantize_s8")
     return f"fftk_requantize_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
@@ -362,9 +443,9 @@ def reshape(ctx: Context, op: Operator, p: str) -> str:
     return f"fftk_copy_s8({y.size}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
-def _conv_add_pool(ctx: Context, step: Step, p: str, kernel: str, src: Tensor,
+def _conv_add_pool(ctx: Context, step: Step, p: str, kernel: str, src: Tensor, requant: str,
                    scratch: str) -> str:
-    """The fused call: the conv's block `p`, then the ADD's and the pool's blocks (NULL when
+    """The step's call: the conv's block `p`, the ADD's and the pool's blocks (NULL when
     absent), one fftk_conv_add_pool_params tying them together."""
     conv_out = ctx.model.tensors[step.op.outputs[0]]
     h, w, c = _nhwc(step.op, conv_out)
@@ -379,17 +460,19 @@ def _conv_add_pool(ctx: Context, step: Step, p: str, kernel: str, src: Tensor,
         pool_p = f"op{step.pool.index}"
         _pool_params(ctx, step.pool, pool_p)
         pool_p = "&" + pool_p
-    ctx.decls.append(f"static const fftk_conv_add_pool_params {p}_fused = {{{kernel}_rows_s8, "
-                     f"&{p}, {h}, {w}, {c}, {map_}, {add_p}, {pool_p}}};")
+    ctx.decls.append(f"static const fftk_conv_add_pool_params {p}_step = {{{kernel}_accs_s8, "
+                     f"&{p}, {h}, {w}, {c}, {requant}, {map_}, {add_p}, {pool_p}, "
+                     f"{int(step.pool_on_accs(ctx.model))}, {step.rows_scratch(ctx.model)}}};")
     ctx.kernels.update({kernel + "_s8", "fftk_conv_add_pool_s8"})
-    return (f"fftk_conv_add_pool_s8(&{p}_fused, {ctx.pointer(src.index)}, "
+    return (f"fftk_conv_add_pool_s8(&{p}_step, {ctx.pointer(src.index)}, "
             f"{ctx.pointer(step.writes[0])}, {scratch});")
 
 
 # TFLite builtin -> its lowering (the C engine's op table); convolutions declare their block
-# and return their kernel (fftk_<name>_s8, fftk_<name>_rows_s8) and the tensor they read
+# and return their kernel (fftk_<name>_s8 with fftk_<name>_accs_s8), the tensor they read and
+# their requantization fields
 CONV_LOWERINGS: dict[str, Callable[[Context, Operator, str, Operator | None],
-                                   tuple[str, Tensor]]] = {
+                                   tuple[str, Tensor, str]]] = {
     "CONV_2D": conv2d, "DEPTHWISE_CONV_2D": depthwise_conv2d,
 }
 LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
@@ -401,15 +484,12 @@ LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
 
 def lower(ctx: Context, step: Step, scratch: str = "0") -> str:
     """The C statement running `step` (its parameter blocks go to ctx.decls); `scratch`: the
-    C expression of a fused step's scratch rows."""
+    C expression of the step's scratch (Step.scratch bytes)."""
     op, p = step.op, f"op{step.op.index}"
     conv = CONV_LOWERINGS.get(op.op)
     if conv is not None:
-        kernel, src = conv(ctx, op, p, step.pad)
-        if step.fused:
-            return _conv_add_pool(ctx, step, p, kernel, src, scratch)
-        ctx.kernels.add(kernel + "_s8")
-        return f"{kernel}_s8(&{p}, {ctx.pointer(src.index)}, {ctx.pointer(op.outputs[0])});"
+        kernel, src, requant = conv(ctx, op, p, step.pad)
+        return _conv_add_pool(ctx, step, p, kernel, src, requant, scratch)
     fn = LOWERINGS.get(op.op)
     if fn is None:
         supported = sorted([*CONV_LOWERINGS, *LOWERINGS])

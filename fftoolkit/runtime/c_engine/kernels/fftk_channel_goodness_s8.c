@@ -11,10 +11,15 @@ void fftk_channel_goodness_s8(const int8_t *feat, int32_t positions, int32_t cha
     out[g] = 0;
   }
   for (pos = 0; pos < positions; ++pos) {
-    const int8_t *row = feat + (int64_t)pos * channels;
-    for (c = 0; c < channels; ++c) {
-      const int32_t v = (int32_t)row[c] - zero_point;
-      out[c / per_group] += v * v;
+    const int8_t *q = feat + (int64_t)pos * channels;
+    for (g = 0; g < groups; ++g) {
+      int32_t sum = 0;
+      for (c = 0; c < per_group; ++c) {
+        const int32_t v = q[c] - zero_point;
+        sum += v * v;
+      }
+      out[g] += sum;
+      q += per_group;
     }
   }
 }

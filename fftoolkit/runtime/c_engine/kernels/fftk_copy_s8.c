@@ -2,8 +2,5 @@
 #include "fftk_kernels.h"
 
 void fftk_copy_s8(int32_t size, const int8_t *in, int8_t *out) {
-  int32_t i;
-  for (i = 0; i < size; ++i) {
-    out[i] = in[i];
-  }
+  memcpy(out, in, (size_t)size);
 }
