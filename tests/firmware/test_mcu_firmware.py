@@ -105,7 +105,7 @@ def test_report_fits_the_part_and_counts_instructions(booted: Path, c_bundle: Pa
     assert report["instructions_min"] <= report["instructions_per_image"] <= \
         report["instructions_max"]
     assert 0.5 * macs < report["instructions_per_image"] < 50 * macs
-    # the DSP kernels: 1.45 per MAC with arm-none-eabi-gcc 12.2 (issue 13's target: 1.5); the
+    # the DSP kernels: 1.42 per MAC with arm-none-eabi-gcc 12.2 (issue 13's target: 1.5); the
     # plain C path built for a Cortex-M3 takes 3.8, TFLM's reference loops took 8.4
     assert report["instructions_per_mac"] < 2.0
     assert report["instructions_per_mac"] == pytest.approx(
