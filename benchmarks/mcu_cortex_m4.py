@@ -96,7 +96,7 @@ def measure(name: str, n_images: int, data: Path, tmp: Path) -> dict:
     started = time.time()
     run("make", "-s", "report", cwd=fw)
     qemu_s = time.time() - started
-    report = json.loads((fw / "report.json").read_text())
+    report = json.loads((fw / "c" / "report.json").read_text())
     fits = [p.name for p in load_parts().values()
             if report["flash_bytes"] <= p.flash_bytes and report["static_ram_bytes"] <= p.ram_bytes]
     keys = ("flash_bytes", "static_ram_bytes", "ram_bytes", "arena_bytes",

@@ -84,7 +84,7 @@ def test_cortex_m4_prints_what_the_host_build_computes(booted: Path) -> None:
 
 
 def test_report_fits_the_part_and_counts_instructions(booted: Path, c_bundle: Path) -> None:
-    report = json.loads((booted / "report.json").read_text())
+    report = json.loads((booted / "c" / "report.json").read_text())
     part = load_parts()[PART]
     header = (booted / "c" / "fftk_model.h").read_text()
     arena = int(re.search(r"#define FFTK_ARENA_SIZE (\d+)", header).group(1))
