@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from mcu_cortex_m4 import MODELS, REPO, WEIGHTS, dataset_of, export_c
+from mcu_cortex_m4 import MODELS, REPO, WEIGHTS, dataset_of, export_c, merge_rows
 from training_results import machine
 
 EVAL_SPLIT = {"mnist": "test"}  # else "val"
@@ -258,6 +258,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fftk-c-engine-") as tmp:
         rows = [measure(name, data, ns.latency_images, ns.eval_images, Path(tmp))
                 for name in ns.models.split(",")]
+    rows = merge_rows(ns.out, rows)
     result = {
         "what": "the generated C engine on the host: ms per image (C engine cc -O3, one process "
                 "over all images; TFLM interpreter and LiteRT int8 1 thread, median invoke) on "

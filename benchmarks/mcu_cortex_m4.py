@@ -32,7 +32,8 @@ from training_results import machine
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "models" / "weights"
-MODELS = ["ff_tiny-cifar10", "ff_small-cifar10", "ff_medium-cifar10", "ff_tiny_mnist-mnist"]
+MODELS = ["ff_tiny-cifar10", "ff_small-cifar10", "ff_medium-cifar10", "ff_optimal-cifar10",
+          "ff_tiny_mnist-mnist"]
 TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm", "cc", "make")
 
 
@@ -121,6 +122,16 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def merge_rows(out: Path, rows: list[dict]) -> list[dict]:
+    """`rows` plus the rows already in `out` for models not measured now, in MODELS order, so a
+    run for one model (`--models ff_optimal-cifar10`) keeps the others' figures."""
+    old = json.loads(out.read_text())["rows"] if out.is_file() else []
+    fresh = {r["model"] for r in rows}
+    merged = [r for r in old if r["model"] not in fresh] + rows
+    order = {m: i for i, m in enumerate(MODELS)}
+    return sorted(merged, key=lambda r: order.get(r["model"], len(order)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=4)
@@ -136,6 +147,7 @@ def main() -> int:
     data = Path(os.environ.get("FFTK_SHARED_DATA") or REPO.parent / "shared" / "data")
     with tempfile.TemporaryDirectory(prefix="fftk-mcu-") as tmp:
         rows = [measure(name, ns.images, data, Path(tmp)) for name in ns.models.split(",")]
+    rows = merge_rows(ns.out, rows)
     result = {
         "what": "the generated C engine (int8, -O2) of each shipped improved-FF model on a "
                 "Cortex-M4, EMULATED: qemu-system-arm -M mps2-an386 -icount shift=0; "
