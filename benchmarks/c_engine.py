@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from mcu_cortex_m4 import MODELS, REPO, WEIGHTS, dataset_of, export_c, merge_rows
-from training_results import machine
+from mcu_cortex_m4 import MODELS, REPO, WEIGHTS, dataset_of, export_c, write_results
 
 EVAL_SPLIT = {"mnist": "test"}  # else "val"
 
@@ -258,19 +257,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fftk-c-engine-") as tmp:
         rows = [measure(name, data, ns.latency_images, ns.eval_images, Path(tmp))
                 for name in ns.models.split(",")]
-    rows = merge_rows(ns.out, rows)
-    result = {
-        "what": "the generated C engine on the host: ms per image (C engine cc -O3, one process "
-                "over all images; TFLM interpreter and LiteRT int8 1 thread, median invoke) on "
-                "the same int8 images; error % on the evaluation split through the runtime "
-                "(fftk run's path); planned RAM vs TFLM's arena",
-        "command": " ".join(["python benchmarks/c_engine.py", *sys.argv[1:]]),
-        "host": machine(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "rows": rows,
-    }
-    ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(json.dumps(result, indent=2) + "\n")
+    rows = write_results(ns.out, "the generated C engine on the host: ms per image (C engine cc "
+                         "-O3, one process over all images; TFLM interpreter and LiteRT int8 1 "
+                         "thread, median invoke) on the same int8 images; error % on the "
+                         "evaluation split through the runtime (fftk run's path); planned RAM vs "
+                         "TFLM's arena", "c_engine.py", rows)
     print(markdown(rows))
     print(model_tables(rows, mcu))
     return 0

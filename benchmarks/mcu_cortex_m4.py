@@ -122,6 +122,18 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_results(out: Path, what: str, script: str, rows: list[dict]) -> list[dict]:
+    """Write `rows` (merged with `out`'s rows for the other models) as the JSON of `script`,
+    with the command, host and time; returns the merged rows."""
+    rows = merge_rows(out, rows)
+    result = {"what": what, "command": " ".join([f"python benchmarks/{script}", *sys.argv[1:]]),
+              "host": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "rows": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return rows
+
+
 def merge_rows(out: Path, rows: list[dict]) -> list[dict]:
     """`rows` plus the rows already in `out` for models not measured now, in MODELS order, so a
     run for one model (`--models ff_optimal-cifar10`) keeps the others' figures."""
@@ -147,19 +159,11 @@ def main() -> int:
     data = Path(os.environ.get("FFTK_SHARED_DATA") or REPO.parent / "shared" / "data")
     with tempfile.TemporaryDirectory(prefix="fftk-mcu-") as tmp:
         rows = [measure(name, ns.images, data, Path(tmp)) for name in ns.models.split(",")]
-    rows = merge_rows(ns.out, rows)
-    result = {
-        "what": "the generated C engine (int8, -O2) of each shipped improved-FF model on a "
-                "Cortex-M4, EMULATED: qemu-system-arm -M mps2-an386 -icount shift=0; "
-                "instructions counted by QEMU (1 ns of virtual time each, read with the board's "
-                "25 MHz timer), not hardware cycles",
-        "command": " ".join(["python benchmarks/mcu_cortex_m4.py", *sys.argv[1:]]),
-        "host": machine(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "rows": rows,
-    }
-    ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(json.dumps(result, indent=2) + "\n")
+    rows = write_results(ns.out, "the generated C engine (int8, -O2) of each shipped improved-FF "
+                         "model on a Cortex-M4, EMULATED: qemu-system-arm -M mps2-an386 -icount "
+                         "shift=0; instructions counted by QEMU (1 ns of virtual time each, read "
+                         "with the board's 25 MHz timer), not hardware cycles",
+                         "mcu_cortex_m4.py", rows)
     print(markdown(rows))
     return 0
 
