@@ -72,13 +72,16 @@ Examples:
               "Default: runs/MODEL.")
 @click.option("--epochs", type=POSITIVE, help="Default: the spec's schedule.")
 @click.option("--batch-size", type=POSITIVE)
-@click.option("--lr", type=FiniteFloat(0.0), help="Adam learning rate of every block and the head.")
+@click.option("--lr", type=FiniteFloat(0.0), help="Learning rate of every block (and of the "
+              "head, unless the spec sets train.head_lr); the spec's train.optimizer, Adam "
+              "by default.")
 @click.option("--routine", type=click.Choice(["chunked", "greedy", "overlapping"]),
               help="Local update routine (paper §II-B c). Default: the spec's.")
-@click.option("--lr-schedule", type=click.Choice(["step", "cosine"]),
+@click.option("--lr-schedule", type=click.Choice(["step", "cosine", "linear-cooldown"]),
               help="LR decay, stepped after each epoch: step = x --gamma at each of "
-              "--milestones; cosine = from --lr down to 1% of it over --epochs. "
-              "Default: the spec's (step).")
+              "--milestones; cosine = from --lr down to 1% of it over --epochs; "
+              "linear-cooldown = constant for half the --epochs, then linearly towards 0 "
+              "(Hinton's MNIST recipe). Default: the spec's (step).")
 @click.option("--milestones", type=EpochList(),
               help="Step schedule: epochs to decay at, comma-separated, e.g. 25,35,45.")
 @click.option("--gamma", type=FiniteFloat(0.0, 1.0),

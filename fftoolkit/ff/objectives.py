@@ -16,6 +16,7 @@ from torch import nn
 from fftoolkit.ff.goodness import channel_goodness, goodness
 from fftoolkit.ff.losses import channelwise_loss, ff_loss
 from fftoolkit.ff.overlay import apply_overlay, negative_labels
+from fftoolkit.ff.peer import PeerNormalization
 
 
 class ImprovedObjective:
@@ -36,8 +37,15 @@ class ImprovedObjective:
         """The inputs of rows `rows` of an n-image batch: one sub-batch of a data-parallel step."""
         return inputs[rows]
 
-    def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def block_loss(self, out: torch.Tensor, labels: torch.Tensor, block: int) -> torch.Tensor:
         return self.loss(channel_goodness(out, self.groups), labels)
+
+    def state(self) -> dict[str, object]:
+        """Training state beyond the optimisers (none)."""
+        return {}
+
+    def load_state(self, state: dict[str, object]) -> None:
+        pass
 
     def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """One-pass head on the last two blocks' (detached) outputs of the training pass."""
@@ -50,7 +58,8 @@ class ImprovedObjective:
 
 
 class OriginalObjective:
-    """Hinton's FF: positive (true label) and negative (wrong label) overlays, eq. 1 per layer.
+    """Hinton's FF: positive (true label) and negative (wrong label) overlays, eq. 1 per layer,
+    plus `ff.peer_normalization` x the peer-normalisation loss when the spec asks for it.
 
     Positives and negatives travel as one stacked batch (2N, ...): first N positive.
     """
@@ -60,6 +69,8 @@ class OriginalObjective:
         self.net = net
         self.spec = net.spec
         self.loss = loss
+        self.peer = PeerNormalization(net.layer_units) if self.spec.ff.peer_normalization \
+            else None
 
     def inputs(self, x: torch.Tensor, labels: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:
@@ -75,10 +86,21 @@ class OriginalObjective:
             return inputs
         return torch.cat([inputs[:n][rows], inputs[n:][rows]])
 
-    def block_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def block_loss(self, out: torch.Tensor, labels: torch.Tensor, block: int) -> torch.Tensor:
         g = goodness(out, self.spec.ff.goodness)
         n = len(labels)
-        return self.loss(g[:n], g[n:], self.spec.ff.threshold)
+        loss = self.loss(g[:n], g[n:], self.spec.ff.threshold)
+        if self.peer is not None:
+            loss = loss + self.spec.ff.peer_normalization * self.peer.loss(block, out[:n])
+        return loss
+
+    def state(self) -> dict[str, object]:
+        """Training state beyond the optimisers: the peer-normalisation running means."""
+        return {"peer_means": self.peer.state()} if self.peer is not None else {}
+
+    def load_state(self, state: dict[str, object]) -> None:
+        if self.peer is not None:
+            self.peer.load_state(state["peer_means"])  # type: ignore[arg-type]
 
     def head_logits(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """Softmax head on layers 2..L of a neutral-label pass (no gradient into the layers)."""

@@ -104,15 +104,32 @@ def _normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (flat / (rms + eps)).view_as(x)
 
 
+class _StraightThroughReLU(torch.autograd.Function):
+    """ReLU forward, identity backward: a unit that is silent for a batch still learns, so it
+    can come back (Loewe's Forward-Forward reimplementation; FF layers otherwise lose many units
+    for good once the label overlays gate them)."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
 class OriginalFFNet(nn.Module):
     """Hinton's FF network: a stack of layers, each fed the length-normalised previous activity.
 
-    The input must already carry the label overlay (see `fftoolkit.ff.overlay`).
+    The input must already carry the label overlay (see `fftoolkit.ff.overlay`). With
+    `ff.relu_gradient: straight-through` the ReLUs pass every gradient while training; the
+    forward values (and so inference and export) are the same either way.
     """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
+        self.straight_through = spec.ff.relu_gradient == "straight-through"
         c, h, w = spec.input
         layers: list[nn.Module] = []
         flat: int | None = None
@@ -149,7 +166,12 @@ class OriginalFFNet(nn.Module):
         return self.layers
 
     def forward_unit(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        return self.layers[i](_normalize(x))
+        x = _normalize(x)
+        if not (self.straight_through and self.training and torch.is_grad_enabled()):
+            return self.layers[i](x)
+        for module in self.layers[i]:
+            x = _StraightThroughReLU.apply(x) if isinstance(module, nn.ReLU) else module(x)
+        return x
 
     def head_logits(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """One-pass softmax on the length-normalised activities of layers 2..L (not layer 1).

@@ -27,11 +27,14 @@ TOP_KEYS = {"name", "algorithm", "input", "num_classes", "label_embedding", "blo
             "ff", "train", "padding"}
 BLOCK_KEYS = {"channels", "kernel", "pool"}
 LAYER_KEYS = {"type", "units", "channels", "kernel", "pool"}
-FF_KEYS = {"goodness", "threshold", "overlay"}
+FF_KEYS = {"goodness", "threshold", "overlay", "peer_normalization", "relu_gradient"}
 TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment",
-              "loss", "lr_schedule"}
+              "loss", "lr_schedule", "optimizer", "momentum", "weight_decay", "head_lr",
+              "head_weight_decay"}
 ROUTINES = ("chunked", "greedy", "overlapping")
-LR_SCHEDULES = ("step", "cosine")  # fftoolkit.train.schedule
+LR_SCHEDULES = ("step", "cosine", "linear-cooldown")  # fftoolkit.train.schedule
+OPTIMIZERS = ("adam", "sgd")  # fftoolkit.train.loop.make_optimizer
+RELU_GRADIENTS = ("standard", "straight-through")  # fftoolkit.models.nets
 AUGMENTS = ("none", "basic", "strong")  # fftoolkit.train.augment; true/false: basic/none
 OVERLAYS = ("first-pixels", "fourier")
 
@@ -86,15 +89,24 @@ class TrainSpec:
     augment: bool | str = False  # an AUGMENTS name, or true (basic) / false (none)
     loss: str | None = None  # a loss of the algorithm's family (None: the family's default)
     lr_schedule: str = "step"  # step: MultiStepLR(milestones, gamma); cosine: over the epochs
+    optimizer: str = "adam"  # one per block (and one for the head): adam, or sgd with momentum
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0  # L2 on the blocks' weights
+    head_lr: float | None = None  # the one-pass head's LR (None: --lr)
+    head_weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)
 class FFSpec:
-    """Original-FF settings: goodness reduction (`mean`|`sum` of squares), threshold, overlay."""
+    """Original-FF settings: goodness reduction (`mean`|`sum` of squares), threshold, overlay,
+    and two training-only aids against dead units (Hinton's ffcode; Loewe's reimplementation):
+    peer normalisation's weight in each layer's loss, and the ReLU's backward pass."""
 
     goodness: str = "mean"
     threshold: float = 2.0
     overlay: str = "first-pixels"
+    peer_normalization: float = 0.0  # 0: off (fftoolkit.ff.peer)
+    relu_gradient: str = "standard"  # straight-through: ReLU passes every gradient backward
 
 
 @dataclass(frozen=True)
@@ -226,8 +238,14 @@ def _parse_train(raw: Any, source: str) -> TrainSpec:
                         f"{', '.join(AUGMENTS)}, got {_short(t['augment'])}")
     if t.get("loss") is not None and not isinstance(t["loss"], str):
         raise FFTKError(f"{source}: 'train.loss' must be a string, got {_short(t['loss'])}")
+    for key in ("momentum", "weight_decay", "head_lr", "head_weight_decay"):
+        value = t.get(key)
+        if value is not None and not (_finite(value) and value >= 0):
+            raise FFTKError(f"{source}: 'train.{key}' must be a finite number >= 0, "
+                            f"got {_short(value)}")
     train = TrainSpec(**t)
-    for key, choices in (("routine", ROUTINES), ("lr_schedule", LR_SCHEDULES)):
+    for key, choices in (("routine", ROUTINES), ("lr_schedule", LR_SCHEDULES),
+                         ("optimizer", OPTIMIZERS)):
         if getattr(train, key) not in choices:
             raise FFTKError(f"{source}: 'train.{key}' must be one of {', '.join(choices)}")
     return train
@@ -250,6 +268,12 @@ def _parse_ff(d: dict[str, Any], source: str) -> FFSpec:
     if not _finite(ff.threshold):
         raise FFTKError(f"{source}: 'ff.threshold' must be a finite number, "
                         f"got {_short(ff.threshold)}")
+    if not (_finite(ff.peer_normalization) and ff.peer_normalization >= 0):
+        raise FFTKError(f"{source}: 'ff.peer_normalization' must be a finite number >= 0, "
+                        f"got {_short(ff.peer_normalization)}")
+    if ff.relu_gradient not in RELU_GRADIENTS:
+        raise FFTKError(f"{source}: 'ff.relu_gradient' must be one of "
+                        f"{', '.join(RELU_GRADIENTS)}")
     return ff
 
 

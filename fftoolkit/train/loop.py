@@ -195,6 +195,15 @@ def pick_device(name: str, index: int = 0) -> torch.device:
     return torch.device("cuda", index) if name == "cuda" else torch.device(name)
 
 
+def make_optimizer(name: str, params: Any, lr: float, weight_decay: float,
+                   momentum: float) -> torch.optim.Optimizer:
+    """The spec's `train.optimizer`: Adam (the paper's), or SGD with momentum (Hinton's ffcode
+    and the reimplementations that reach his MNIST error use it with weight decay)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 class Trainer:
     """Holds the network, one optimiser + LR schedule per block, and the head's optimiser."""
 
@@ -209,8 +218,11 @@ class Trainer:
         self.world = world or World()
         self.objective = make_objective(net, cfg.loss)
         units = net.units
-        self.optimizers = [torch.optim.Adam(u.parameters(), lr=cfg.lr) for u in units]
-        self.head_optimizer = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
+        t = net.spec.train
+        self.optimizers = [make_optimizer(t.optimizer, u.parameters(), cfg.lr, t.weight_decay,
+                                          t.momentum) for u in units]
+        self.head_optimizer = make_optimizer(t.optimizer, net.head.parameters(),
+                                             t.head_lr or cfg.lr, t.head_weight_decay, t.momentum)
         self.schedule = SCHEDULES[cfg.lr_schedule]
         self.schedulers = [self.schedule.make(o, cfg)
                            for o in [*self.optimizers, self.head_optimizer]]
@@ -264,7 +276,7 @@ class Trainer:
                         h = self.net.forward_unit(i, h)
                         out[i] = h
                         if i in chunk.loss_blocks:
-                            loss = self.objective.block_loss(h, labels[rows]) / len(parts)
+                            loss = self.objective.block_loss(h, labels[rows], i) / len(parts)
                             losses[i] += float(loss.detach())
                             chunk_loss = chunk_loss + loss
             for i in chunk.blocks:
@@ -317,6 +329,7 @@ class Trainer:
             "head_optimizer": self.head_optimizer.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "step": self.step,
+            "objective": self.objective.state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -326,6 +339,7 @@ class Trainer:
         for sch, s in zip(self.schedulers, state["schedulers"], strict=True):
             sch.load_state_dict(s)
         self.step = int(state["step"])
+        self.objective.load_state(state.get("objective", {}))
 
 
 def _train_error(trainer: Trainer, logits: torch.Tensor, feats: list[torch.Tensor],

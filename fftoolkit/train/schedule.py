@@ -1,4 +1,5 @@
-"""`fftk train --lr-schedule step|cosine`: how the LR of every block and the head decays.
+"""`fftk train --lr-schedule step|cosine|linear-cooldown`: how the LR of every block and the
+head decays.
 
 Both step once per epoch, after it, so the LR an epoch trains with depends only on how many
 epochs are done, and a checkpoint (written between epochs) holds the whole schedule state: a
@@ -37,6 +38,17 @@ class CosineDecay:
         return self.floor + (1.0 - self.floor) * (1.0 + math.cos(math.pi * t)) / 2.0
 
 
+class LinearCooldown:
+    """The LR factor for epoch `epoch` (0-based) of `epochs`: 1 for the first half, then falling
+    linearly to 2/`epochs` in the last epoch (Hinton's ffcode; Loewe's reimplementation)."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def __call__(self, epoch: int) -> float:
+        return min(1.0, 2.0 * (self.epochs - min(epoch, self.epochs - 1)) / self.epochs)
+
+
 class StepSchedule:
     """MultiStepLR: the LR times `gamma` at each milestone epoch (the paper's recipe)."""
 
@@ -65,21 +77,33 @@ class CosineSchedule:
 
     takes_milestones = False
 
-    @staticmethod
-    def make(optimizer: torch.optim.Optimizer, cfg: Any) -> LRScheduler:
-        return LambdaLR(optimizer, CosineDecay(cfg.epochs))
+    name = "cosine"
+    curve: Any = CosineDecay
 
-    @staticmethod
-    def resume(schedulers: list[Any], cfg: Any, done_epochs: int) -> None:
+    @classmethod
+    def make(cls, optimizer: torch.optim.Optimizer, cfg: Any) -> LRScheduler:
+        return LambdaLR(optimizer, cls.curve(cfg.epochs))
+
+    @classmethod
+    def resume(cls, schedulers: list[Any], cfg: Any, done_epochs: int) -> None:
         """The span is fixed when the run starts: another --epochs would bend the curve."""
         span = schedulers[0].lr_lambdas[0].epochs
         if cfg.epochs != span:
             raise FFTKError(f"cannot change --epochs from {span} to {cfg.epochs} after epoch "
-                            f"{done_epochs} of a --lr-schedule cosine run: its LR decays over "
-                            f"{span} epochs (resume with --epochs {span}, or start a new run)")
+                            f"{done_epochs} of a --lr-schedule {cls.name} run: its LR decays "
+                            f"over {span} epochs (resume with --epochs {span}, or start a new "
+                            "run)")
+
+
+class CooldownSchedule(CosineSchedule):
+    """Constant --lr for half the run's --epochs, then linear towards 0 (`LinearCooldown`)."""
+
+    name = "linear-cooldown"
+    curve = LinearCooldown
 
 
 SCHEDULES: dict[str, type[StepSchedule] | type[CosineSchedule]] = {
     "step": StepSchedule,
     "cosine": CosineSchedule,
+    "linear-cooldown": CooldownSchedule,
 }

@@ -85,5 +85,5 @@ def test_the_objective_minimises_the_loss_named():
     out, labels = torch.rand(6, 50, 7, 7), torch.arange(6)
     g = channel_goodness(out, 10)
     cwc, symba = make_objective(net), make_objective(net, "symba")
-    assert torch.equal(cwc.block_loss(out, labels), channelwise_loss(g, labels))
-    assert torch.equal(symba.block_loss(out, labels), channelwise_symba_loss(g, labels))
+    assert torch.equal(cwc.block_loss(out, labels, 0), channelwise_loss(g, labels))
+    assert torch.equal(symba.block_loss(out, labels, 0), channelwise_symba_loss(g, labels))

@@ -16,8 +16,8 @@ class OnlyLastBlockLoss:
     def part(self, inputs, n, rows):
         return self.inner.part(inputs, n, rows)
 
-    def block_loss(self, out, labels):
-        loss = self.inner.block_loss(out, labels)
+    def block_loss(self, out, labels, block):
+        loss = self.inner.block_loss(out, labels, block)
         return loss if out.shape[-1] == 7 else loss * 0.0
 
     def head_logits(self, x, feats):
