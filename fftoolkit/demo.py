@@ -6,6 +6,11 @@ then benchmarks each format in its own process on the other bundled validation i
 is built with cc on first use; without a compiler its row is skipped with a warning) and
 prints the comparison table. The bundle is kept under
 `--out` so it can be copied to a board (see docs/DEVICE.md).
+
+Then the larger shipped models (FF_medium, FF_optimal: the paper's picks for accuracy) get the
+same export and a shorter bench (the int8 formats a board runs), one table each, so a user sees
+what each step up in accuracy costs in latency and size. A model whose weights are not shipped
+is skipped with a note.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 CHECKPOINT = "ff_tiny-cifar10.safetensors"
 TRAINING_RUN = Path("runs/ff_tiny-cifar10/last.pt")
 CALIB_PER_CLASS = 15  # 150 calibration images; the other 350 are only ever benchmarked
+LARGER_MODELS = ("ff_medium", "ff_optimal")  # shipped as models/weights/<name>-cifar10
+LARGER_FORMATS = ("onnx-int8", "tflite-int8", "c-int8")
 
 
 def find_checkpoint(explicit: Path | None) -> tuple[Path, str | None]:
@@ -109,27 +116,54 @@ class DemoResult:
     bundle: Path
     seconds: float
     plot: Path | None
+    larger: list[BenchReport]  # FF_medium, FF_optimal where shipped, in LARGER_MODELS order
 
 
 def run_demo(checkpoint: Path | None, out: Path, runs: int = 200, repeat: int = 1,
-             threads: int = 1, log: Callable[[str], None] = print) -> DemoResult:
+             threads: int = 1, log: Callable[[str], None] = print,
+             larger: bool = True) -> DemoResult:
     """Export FF_tiny into `out/bundle` and benchmark every CPU format on the held-out
-    bundled images (logs in `out/logs`); progress and notes go to `log`."""
+    bundled images (logs in `out/logs`); then, with `larger`, each shipped larger model into
+    `out/<name>/` on LARGER_FORMATS. Progress and notes go to `log`."""
     start = time.perf_counter()
     checkpoint, note = find_checkpoint(checkpoint)
     if note:
         log(note)
-    bundle = out / "bundle"
-    log(f"[1/2] exporting {checkpoint} -> {bundle} (int8 calibrated on "
-        f"{CALIB_PER_CLASS * 10} bundled images)")
-    result, held = export_demo_bundle(checkpoint, bundle, threads)
+    jobs = [("FF_tiny", checkpoint, out, DEMO_FORMATS)]
+    if larger:
+        jobs += _larger_jobs(out, log)
+    reports = []
+    for step, (name, ckpt, where, formats) in enumerate(jobs, 1):
+        log(f"[{step}/{len(jobs)}] {name}: exporting {ckpt} -> {where / 'bundle'} (int8 "
+            f"calibrated on {CALIB_PER_CLASS * 10} bundled images), then benchmarking "
+            f"{', '.join(formats)}, each in its own process")
+        reports.append(_export_and_bench(ckpt, where, formats, runs, repeat, threads, log))
+    return DemoResult(reports[0], out / "bundle", time.perf_counter() - start,
+                      reports[0].write_plot(), reports[1:])
+
+
+def _larger_jobs(out: Path, log: Callable[[str], None]
+                 ) -> list[tuple[str, Path, Path, tuple[str, ...]]]:
+    from fftoolkit.models.registry import weights_dir
+
+    jobs = []
+    for name in LARGER_MODELS:
+        shipped = weights_dir() / f"{name}-cifar10.safetensors"
+        if shipped.is_file():
+            jobs.append((name, shipped, out / name, LARGER_FORMATS))
+        else:
+            log(f"note: {shipped} is not shipped; {name} is left out of the demo")
+    return jobs
+
+
+def _export_and_bench(checkpoint: Path, out: Path, formats: tuple[str, ...], runs: int,
+                      repeat: int, threads: int, log: Callable[[str], None]) -> BenchReport:
+    result, held = export_demo_bundle(checkpoint, out / "bundle", threads)
     log(result.summary())
-    log(f"[2/2] benchmarking {', '.join(DEMO_FORMATS)} on {len(held)} held-out "
-        "images, each in its own process")
-    opts = BenchOptions(formats=list(DEMO_FORMATS), threads=threads, runs=runs, repeat=repeat,
+    opts = BenchOptions(formats=list(formats), threads=threads, runs=runs, repeat=repeat,
                         log_dir=out / "logs", dataset=f"bundled demo set ({len(held)} "
                         "CIFAR-10 val images)")
-    report = run_bench(bundle, held, opts, progress=lambda what: log(f"  {what} ..."))
+    report = run_bench(out / "bundle", held, opts, progress=lambda what: log(f"  {what} ..."))
     for line in report.warning_lines():
         log(line)
-    return DemoResult(report, bundle, time.perf_counter() - start, report.write_plot())
+    return report

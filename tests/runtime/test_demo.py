@@ -54,3 +54,21 @@ def test_demo_exports_and_prints_the_table(tiny_bundle: Path, tmp_path: Path) ->
     assert "350 images from bundled demo set" in proc.stdout
     assert (tmp_path / "demo" / "bundle" / "c" / "fftk_model.c").is_file()
     assert len(list((tmp_path / "demo" / "logs").glob("*.json"))) == 6
+
+
+def test_larger_models_are_demoed_where_shipped(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """FF_medium and FF_optimal follow FF_tiny on the int8 formats; one not shipped is a note."""
+    import fftoolkit.models.registry as registry
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "ff_optimal-cifar10.safetensors").write_bytes(b"")
+    monkeypatch.setattr(registry, "weights_dir", lambda: weights)
+    notes: list[str] = []
+    jobs = demo._larger_jobs(tmp_path / "demo", notes.append)
+    assert [(name, where.name, formats) for name, _, where, formats in jobs] == \
+        [("ff_optimal", "ff_optimal", ("onnx-int8", "tflite-int8", "c-int8"))]
+    assert notes == [f"note: {weights / 'ff_medium-cifar10.safetensors'} is not shipped; "
+                     "ff_medium is left out of the demo"]
+    assert set(demo.LARGER_FORMATS) <= set(demo.DEMO_FORMATS)
