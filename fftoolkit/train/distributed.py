@@ -10,6 +10,12 @@ FF steps every chunk of blocks (and the head) with its own backward and optimise
 one iteration, while DDP syncs once per backward of one wrapped forward. Averaging a chunk's
 gradients right after its backward is exactly what one process would compute on the whole
 batch when BatchNorm sees each rank's rows apart (`TrainConfig.ghost_batches`).
+
+What crosses for training goes through `World.all_reduce` and `World.isend`, which count the
+payload this rank contributes (`World.sent_bytes`): data mode's gradient and BatchNorm averages,
+blocks mode's activations and labels. Not counted: bookkeeping (metric sums, start-up checks)
+and the copies that let every rank validate and rank 0 save (`broadcast_state`, blocks mode's
+epoch-end broadcasts), which one process would not need.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class World:
     size: int = 1
     local_rank: int = 0
     exit_after: int | None = None  # the test hook's step count for this rank
+    sent_bytes: int = 0  # training payload this rank has sent so far (all_reduce, isend)
 
     @property
     def is_main(self) -> bool:
@@ -108,8 +115,7 @@ class World:
             return
         grads = [p.grad for p in params if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        with collective(self.rank):
-            dist.all_reduce(flat)
+        self.all_reduce(flat)
         flat /= self.size
         for g, v in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
             g.copy_(v.view_as(g))
@@ -120,9 +126,22 @@ class World:
             return
         for b in net.buffers():
             if b.is_floating_point():
-                with collective(self.rank):
-                    dist.all_reduce(b)
+                self.all_reduce(b)
                 b /= self.size
+
+    def all_reduce(self, t: torch.Tensor) -> None:
+        """Sum `t` over the ranks in place, counting its payload (numel x element size) as sent.
+        That is what this rank contributes, not the wire traffic: gloo's ring all-reduce moves
+        about 2(W-1)/W of it per rank, plus framing."""
+        self.sent_bytes += t.numel() * t.element_size()
+        with collective(self.rank):
+            dist.all_reduce(t)
+
+    def isend(self, t: torch.Tensor, dst: int) -> dist.Work:
+        """Start sending `t` to rank `dst`, counting its payload as sent."""
+        self.sent_bytes += t.numel() * t.element_size()
+        with collective(self.rank):
+            return dist.isend(t, dst)
 
     def broadcast_state(self, net: nn.Module) -> None:
         """Every rank starts from rank 0's weights (seeded alike already: this makes it sure)."""
@@ -141,6 +160,17 @@ class World:
         with collective(self.rank):
             dist.all_reduce(t)
         return t.tolist()
+
+    def per_rank(self, values: list[float]) -> list[list[float]]:
+        """Every rank's `values` (as many on each rank), indexed by rank, in one small
+        all-reduce: each rank fills its own row of zeros."""
+        if self.size == 1:
+            return [values]
+        k = len(values)
+        rows = [0.0] * (k * self.size)
+        rows[self.rank * k:(self.rank + 1) * k] = values
+        flat = self.sum(rows)
+        return [flat[r * k:(r + 1) * k] for r in range(self.size)]
 
     def step_done(self, step: int) -> None:
         """Test hook (TEST_EXIT_ENV): a real death of this rank, as a crash or OOM kill would."""

@@ -462,14 +462,17 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
     train_args = {k: v for k, v in asdict(cfg).items() if k not in LAUNCH_FIELDS}
     for epoch in range(len(metrics), cfg.epochs):
         # -- epoch: one shuffled pass over the training subset, every block and the head ------
+        sent_before = world.sent_bytes
         fit = _train_epoch(trainer, data, generator, cfg, epoch, progress, world, pipeline)
         if pipeline:  # every rank gets every block (validation), rank 0 every optimiser
             pipeline.end_epoch()
         else:
             world.average_buffers(net)  # BatchNorm statistics ran per rank
+        sent = world.sent_bytes - sent_before
 
         # -- validate and log: both inference modes on the val split --------------------------
         val_one, val_multi = _validate(net, data, device, world)
+        per_rank = world.per_rank([float(sent), ru_maxrss_mb()])  # (bytes, MiB) by rank
         record = {
             "epoch": epoch + 1,
             "loss_per_block": fit.loss_per_block,
@@ -484,6 +487,9 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
             "pipeline_stages": world.size if pipeline else cfg.pipeline_stages,
             "images_per_s": round(fit.images / fit.seconds, 1),
             "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
+            # training payload each rank sent (fftoolkit.train.distributed) per image trained
+            "sent_bytes_per_image": [round(b / max(fit.images, 1), 1) for b, _ in per_rank],
+            "ru_maxrss_mb_per_rank": [round(mb, 1) for _, mb in per_rank],
             "peak_device_mb": peak_device_mb(device),
         }
         metrics.append(record)

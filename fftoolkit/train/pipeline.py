@@ -37,16 +37,17 @@ from fftoolkit.train.distributed import World, collective
 
 MESSAGE_LOG_ENV = "FFTK_TEST_MESSAGE_LOG"  # a folder: each rank writes rank<R>.json at the end
 _DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.int64]
-_HEADER = 32  # int64 slots: count, then per tensor dtype, ndim, dims
+HEADER = 32  # int64 slots: count, then per tensor dtype, ndim, dims
 
 
 class Link:
     """Point-to-point messages between neighbouring ranks, counted by (sender, receiver) so a
     test can check that nothing goes backward. A message is a list of tensors, preceded by a
-    header with their dtypes and shapes (the last batch of an epoch is smaller)."""
+    header with their dtypes and shapes (the last batch of an epoch is smaller). The world
+    counts the bytes sent (`World.isend`), header included (HEADER int64s a message)."""
 
-    def __init__(self, rank: int, device: torch.device):
-        self.rank = rank
+    def __init__(self, world: World, device: torch.device):
+        self.world, self.rank = world, world.rank
         self.device = device
         self.sent: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
@@ -58,15 +59,14 @@ class Link:
         header = [len(tensors)]
         for t in tensors:
             header += [_DTYPES.index(t.dtype), t.dim(), *t.shape]
-        assert len(header) <= _HEADER, "message header too long"
-        msg = [torch.tensor(header + [0] * (_HEADER - len(header)), dtype=torch.int64,
+        assert len(header) <= HEADER, "message header too long"
+        msg = [torch.tensor(header + [0] * (HEADER - len(header)), dtype=torch.int64,
                             device=self.device), *(t.contiguous() for t in tensors)]
-        with collective(self.rank):
-            self._pending = [(dist.isend(t, dst), t) for t in msg]
+        self._pending = [(self.world.isend(t, dst), t) for t in msg]
         self.sent[f"{self.rank}->{dst}"] += 1
 
     def recv(self, src: int) -> list[torch.Tensor]:
-        header = torch.empty(_HEADER, dtype=torch.int64, device=self.device)
+        header = torch.empty(HEADER, dtype=torch.int64, device=self.device)
         with collective(self.rank):
             dist.recv(header, src)
             values, out, at = header.tolist(), [], 1
@@ -103,7 +103,7 @@ class Pipeline:
         trainer.blocks = stage_blocks(n, world.size, world.rank)
         trainer.has_head = self.last
         trainer.cuts = tuple(stage_blocks(n, world.size, s).start for s in range(1, world.size))
-        self.link = Link(world.rank, trainer.device)
+        self.link = Link(world, trainer.device)
 
     @property
     def first(self) -> bool:

@@ -9,12 +9,15 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from fftk_cli import cli_env, fftk, one_line_error, screen_lines
 from loopback import free_port
 
-from fftoolkit.models import load_checkpoint
+from fftoolkit.ff import chunk_schedule
+from fftoolkit.models import create_model, load_checkpoint, load_spec
 from fftoolkit.train import TrainConfig, evaluate_checkpoint, train
 
+IMAGES = 256  # RUN_ARGS's --limit: the images one epoch trains, in 4 batches of 64
 RUN_ARGS = ["--limit", "256", "--batch-size", "64", "--epochs", "1", "--no-augment",
             "--val-split", "10", "--threads", "1", "--seed", "1"]
 
@@ -78,6 +81,24 @@ def test_rank_zero_alone_writes_and_prints(dist_run):
     assert sum(line.startswith("checkpoint: ") for line in out) == 1, out
 
 
+def test_data_mode_sends_each_step_s_gradients_and_the_buffers(dist_run):
+    """Each rank contributes every chunk's gradients and the head's to an all-reduce per step,
+    and the BatchNorm buffers once at the epoch's end; both ranks record their peak RSS."""
+    run, _ = dist_run
+    ckpt = load_checkpoint(run / "last.pt")
+    net = create_model(load_spec("ff_tiny_mnist"))
+    units, head = net.units, sum(p.numel() for p in net.head.parameters())
+    grads = sum(head + sum(p.numel() for chunk in chunk_schedule(
+        len(units), step, ckpt.train_args["routine"]) for i in chunk.blocks
+        for p in units[i].parameters()) for step in range(ckpt.trainer["step"]))
+    buffers = sum(b.numel() for b in net.buffers() if b.is_floating_point())
+    assert all(p.dtype == torch.float32 for p in net.parameters())  # 4 bytes an element
+    row = ckpt.metrics[0]
+    assert row["sent_bytes_per_image"] == pytest.approx(
+        [4 * (grads + buffers) / IMAGES] * 2, abs=0.05)
+    assert len(row["ru_maxrss_mb_per_rank"]) == 2 and min(row["ru_maxrss_mb_per_rank"]) > 0
+
+
 def test_resume_a_distributed_run_on_one_process(dist_run, mnist, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(dist_run[0], run)
@@ -85,6 +106,8 @@ def test_resume_a_distributed_run_on_one_process(dist_run, mnist, tmp_path):
                  progress=False)
     resumed = load_checkpoint(ckpt)
     assert [m["world_size"] for m in resumed.metrics] == [2, 1]
+    assert resumed.metrics[1]["sent_bytes_per_image"] == [0.0]  # one process sends nothing
+    assert len(resumed.metrics[1]["ru_maxrss_mb_per_rank"]) == 1
     assert resumed.trainer["step"] == 8
     assert evaluate_checkpoint(ckpt, mnist, split="test", limit=100).n == 100
 

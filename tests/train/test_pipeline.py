@@ -11,13 +11,14 @@ import sys
 import pytest
 import torch
 from fftk_cli import cli_env, fftk, one_line_error
-from test_distributed import RUN_ARGS, free_port, max_difference
+from test_distributed import IMAGES, RUN_ARGS, free_port, max_difference
 
 from fftoolkit.errors import FFTKError
-from fftoolkit.models import create_model, load_checkpoint, load_spec
+from fftoolkit.ff import stage_blocks
+from fftoolkit.models import block_shapes, create_model, load_checkpoint, load_spec
 from fftoolkit.train import TrainConfig, evaluate_checkpoint, train
 from fftoolkit.train.distributed import World
-from fftoolkit.train.pipeline import MESSAGE_LOG_ENV, check_blocks, check_resume
+from fftoolkit.train.pipeline import HEADER, MESSAGE_LOG_ENV, check_blocks, check_resume
 
 BLOCKS = ["--nproc", "2", "--parallel", "blocks"]
 
@@ -87,6 +88,21 @@ def test_blocks_mode_sends_nothing_backward_and_trains_every_block(blocks_run):
     row = ckpt.metrics[0]
     assert row["world_size"] == row["pipeline_stages"] == 2
     assert row["images_per_s"] > 0 and row["train_one_pass_error"] < 100
+
+
+def test_blocks_mode_sends_the_first_stage_s_activations_and_labels(blocks_run):
+    """Per image, rank 0 sends its last block's output (autocast's dtype: bf16 or fp32) and
+    an int64 label, plus a header per message; the last rank sends nothing."""
+    run, messages = blocks_run
+    ckpt = load_checkpoint(run / "last.pt")
+    spec = load_spec("ff_tiny_mnist")
+    c, h, w = block_shapes(spec)[stage_blocks(len(spec.blocks), 2, 0)[-1]]
+    activation = c * h * w * (2 if ckpt.train_args["precision"] == "bf16" else 4)
+    headers = messages[0]["sent"]["0->1"] * HEADER * 8
+    row = ckpt.metrics[0]
+    assert row["sent_bytes_per_image"] == pytest.approx(
+        [activation + 8 + headers / IMAGES, 0.0], abs=0.05)
+    assert len(row["ru_maxrss_mb_per_rank"]) == 2 and min(row["ru_maxrss_mb_per_rank"]) > 0
 
 
 def test_resume_a_blocks_run_on_two_ranks_and_on_one(blocks_run, mnist, tmp_path):
