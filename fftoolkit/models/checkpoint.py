@@ -95,9 +95,16 @@ def _canonical_header(raw: bytes) -> bytes:
     return struct.pack("<Q", len(header)) + header + raw[8 + n:]
 
 
-def export_weights(src: str | Path, dst: str | Path) -> None:
-    """Strip a training checkpoint to the shippable safetensors form (weights + metadata)."""
-    save_checkpoint(dst, load_checkpoint(src).weights_only())
+def export_weights(src: str | Path, dst: str | Path, half: bool = False) -> None:
+    """Strip a training checkpoint to the shippable safetensors form (weights + metadata).
+
+    `half` stores float tensors as float16: half the bytes, for weights too large to ship in
+    fp32; the network loads them back into fp32 (`load_state_dict` converts)."""
+    ckpt = load_checkpoint(src).weights_only()
+    if half:
+        ckpt = replace(ckpt, model={k: v.half() if v.is_floating_point() else v
+                                    for k, v in ckpt.model.items()})
+    save_checkpoint(dst, ckpt)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

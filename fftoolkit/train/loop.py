@@ -96,6 +96,9 @@ class TrainConfig:
         )
 
 
+# metrics fields that differ between two identical runs (time and memory, not what was learnt)
+MACHINE_FIELDS = ("epoch_seconds", "images_per_s", "data_wait_pct", "ru_maxrss_mb",
+                  "ru_maxrss_mb_per_rank", "peak_device_mb")
 LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches", "pipeline_stages")
 # what the run is: a resume keeps the saved value and refuses another one given with it
 FIXED_ON_RESUME = ("lr", "batch_size", "routine", "augment", "loss", "lr_schedule")

@@ -17,7 +17,7 @@ from fftoolkit.ff.peer import START, PeerNormalization
 from fftoolkit.models import create_model, load_checkpoint, load_spec
 from fftoolkit.models.spec import spec_from_dict
 from fftoolkit.train import TrainConfig, train
-from fftoolkit.train.loop import Trainer
+from fftoolkit.train.loop import MACHINE_FIELDS, Trainer
 
 HINTON = "mnist_mlp_hinton"
 
@@ -126,7 +126,6 @@ def test_linear_cooldown_holds_then_falls_to_zero_for_blocks_and_head(tmp_path):
 
 # -- a real run -----------------------------------------------------------------------------------
 
-TIMINGS = ("epoch_seconds", "images_per_s", "data_wait_pct", "ru_maxrss_mb")
 
 
 class Crash(Exception):
@@ -171,7 +170,7 @@ def test_the_recipe_learns_and_resumes_exactly(shared_data, tmp_path, monkeypatc
     for a, b in zip(*(c.trainer["objective"]["peer_means"] for c in (straight, resumed)),
                     strict=True):
         assert a.shape == (64,) and torch.equal(a, b)
-    strip = [[{k: v for k, v in m.items() if k not in TIMINGS} for m in c.metrics]
+    strip = [[{k: v for k, v in m.items() if k not in MACHINE_FIELDS} for m in c.metrics]
              for c in (straight, resumed)]
     assert strip[0] == strip[1]
 

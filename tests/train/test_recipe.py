@@ -17,7 +17,7 @@ from fftoolkit.models import Checkpoint, create_model, load_checkpoint, load_spe
 from fftoolkit.models.spec import AUGMENTS, LR_SCHEDULES
 from fftoolkit.train import TrainConfig, train
 from fftoolkit.train.augment import AUGMENTATIONS, cutout, random_crop_flip
-from fftoolkit.train.loop import Trainer, _batch, _Data
+from fftoolkit.train.loop import MACHINE_FIELDS, Trainer, _batch, _Data
 from fftoolkit.train.schedule import COSINE_FLOOR, SCHEDULES
 
 MODEL = "ff_tiny_mnist"
@@ -144,7 +144,6 @@ def test_old_settings_still_read():
 
 # -- a real run: stored, resumed exactly, and refused when changed --------------------------
 
-TIMINGS = ("epoch_seconds", "images_per_s", "data_wait_pct", "ru_maxrss_mb")
 
 
 class Crash(Exception):
@@ -187,7 +186,7 @@ def test_a_resumed_recipe_run_repeats_the_uninterrupted_one(shared_data, tmp_pat
                                     progress=False))
     for key, value in straight.model.items():
         assert torch.equal(value, resumed.model[key]), key
-    strip = [[{k: v for k, v in m.items() if k not in TIMINGS} for m in c.metrics]
+    strip = [[{k: v for k, v in m.items() if k not in MACHINE_FIELDS} for m in c.metrics]
              for c in (straight, resumed)]
     assert strip[0] == strip[1]
 
