@@ -34,11 +34,12 @@ def models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'model':<15} {'algorithm':<9} {'input':<10} {'params':>11} "
+    width = max(len("model"), *(len(r["name"]) for r in rows))
+    click.echo(f"{'model':<{width}} {'algorithm':<9} {'input':<10} {'params':>11} "
                f"{'params_deployed':>16} {'MMACs':>8}")
     for r in rows:
         shape = "x".join(map(str, r["input"]))
-        click.echo(f"{r['name']:<15} {r['algorithm']:<9} {shape:<10} {r['params']:>11,} "
+        click.echo(f"{r['name']:<{width}} {r['algorithm']:<9} {shape:<10} {r['params']:>11,} "
                    f"{r['params_deployed']:>16,} {r['macs'] / 1e6:>8.2f}")
     click.echo("\nparams: paper Table III construction (includes a 10,240-parameter label "
                "embedding for the improved models);\nparams_deployed: the exported network. "
