@@ -47,6 +47,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                          "epochs 8, 12, 14",
                          ["--routine", "chunked", "--augment", "strong", "--milestones",
                           "8,12,14", "--gamma", "0.25"]),
+    # what the two ways of training on 2 ranks change, each reproduced in one process (tests:
+    # 2-rank blocks mode = --pipeline-stages 2 within 1e-6, 2-rank data mode = --ghost-batches 2
+    # within 1e-5), so the accuracy figures need no second core
+    "blocks-cut-2": ("chunked-sched with chunks cut at the 2-rank pipeline boundary (what "
+                     "--parallel blocks on 2 ranks trains)",
+                     ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
+                      "--pipeline-stages", "2"]),
+    "blocks-cut-2-seed1": ("the same as blocks-cut-2 with seed 1",
+                           ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
+                            "--pipeline-stages", "2", "--seed", "1"]),
+    "per-rank-bn-2": ("chunked-sched with BatchNorm statistics per half batch (what "
+                      "--parallel data on 2 ranks trains)",
+                      ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
+                       "--ghost-batches", "2"]),
 }
 
 # A full-length run to read alongside: its LR stays at 1e-3 until epoch 22, so its first
