@@ -2,12 +2,13 @@
 
 Improved FF: the folded (lean) network of `fold.py`; its graphs take the pixel-centred image
 (x = pixel - 128, the manifest's normalisation). Original FF: the layers as trained (each
-normalises its input's length, written by `int8_safe_normalize` so an int8 model never divides
-by a quantized zero), the fused graph batches the J label overlays itself.
+normalises its input's length, written by `int8_safe_normalize` so that int8 keeps faint samples
+and never divides by a quantized zero), the fused graph batches the J label overlays itself.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,30 +54,51 @@ class LeanImproved(nn.Module):
         return logits, channel_goodness(a, self.groups) + channel_goodness(b, self.groups)
 
 
-# sigmoid(-GUARD_GAIN * d) for the divisor d >= eps = 1e-8 of `int8_safe_normalize`: at most
-# sigmoid(-100) ~ 4e-44 in float, far below d; 0.5 where an int8 model has d quantized to zero.
-GUARD_GAIN = 1e10
+# sigmoid(-GUARD_GAIN * d) for d >= 1e-18: at most sigmoid(-100) ~ 4e-44 in float, below d;
+# 0.5 where an int8 model has d quantized to zero.
+GUARD_GAIN = 1e20
+
+
+def _nonzero(d: torch.Tensor) -> torch.Tensor:
+    """max(d, sigmoid(-GUARD_GAIN * d)) for d >= 0: d itself in float (d >= 1e-18; a positive
+    value below that), never an int8 zero. In an int8 TFLite a divisor quantized to its zero
+    point stops LiteRT's DIV ("div.cc data[i] != zero_point"); here it gives sigmoid(0) = 0.5
+    instead, which MAXIMUM requantizes into d's scale (at least one step for ranges up to 255),
+    while a d of one step or more saturates the sigmoid to an exact 0. LOGISTIC's int8 output
+    range is fixed and MAXIMUM's is d's, so calibration, which never sees the guard fire, cannot
+    clip it away."""
+    return torch.maximum(d, torch.sigmoid(d * -GUARD_GAIN))
 
 
 def int8_safe_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """`fftoolkit.models.nets._normalize` (x / (rms(x) + eps), per sample), bit for bit in float,
-    written so that a full-integer model never divides by a quantized zero.
+    """`fftoolkit.models.nets._normalize` (x / (rms(x) + eps), per sample), the same maths in
+    float (equal up to rounding), written so that a full-integer model keeps each sample's
+    direction however faint the sample is (benchmarks/RESULTS.md, "Original-FF int8 TFLite").
 
-    In an int8 TFLite the divisor rms + eps is an int8 tensor whose scale is set by the largest
-    rms seen in calibration; eps is far below one step, so any input whose rms is under half a
-    step (a ReLU layer's all-zero activity, or a faint one) gives the divisor's zero point and
-    LiteRT's int8 DIV stops ("div.cc data[i] != zero_point"). The divisor here is
-    max(d, sigmoid(-GUARD_GAIN * d)): in float the sigmoid is ~0 < d, so max(d, .) = d exactly;
-    in int8, d quantized to zero gives sigmoid(0) = 0.5 (and a nonzero d, at least one step,
-    saturates the sigmoid to an exact 0), which MAXIMUM requantizes into d's scale: the divisor is
-    at least one step (for rms ranges up to 255, beyond which 0.5 is under half a step), while
-    the numerator, under half a step of rms, is (near) zero. LOGISTIC's int8 output range is
-    fixed and MAXIMUM's is d's, so calibration (which never sees the guard fire) cannot clip the
-    guard away.
+    The plain form puts rms(x)^2 on one int8 scale for all samples. Label-gated layers under the
+    neutral label are often faint, so a faint sample's mean square is under half a step: the
+    divisor became the guard's 0.5, far above the true rms, and the sample's activity all but
+    vanished (the shipped mnist_mlp's layer 1: 2.5 % of the MNIST test images).
+    Here y = x / p with p = max|x|, one of x's own int8 values, so y lies in [-1, 1] with
+    max |y| = 1 whatever the loudness and mean(y^2) in [1/D, 1]; then
+    y / (rms(y) + eps / p) = x / (rms(x) + eps) for any p > 0.
+
+    The last division is y * (1 / d): TFLite's int8 DIV kernel (measured in LiteRT 2.3) gives
+    one step, not 0, for 0 / d once its rounding shift reaches 32 bits (about when the output
+    multiplier s_y / (s_d s_out) is below d's integer value), which happens here; a nonzero
+    numerator, or MUL, is exact.
     """
     flat = x.flatten(1)
-    d = flat.pow(2).mean(dim=1, keepdim=True).sqrt() + eps
-    return (flat / torch.maximum(d, torch.sigmoid(d * -GUARD_GAIN))).view_as(x)
+    # max|x|: the int8 quantizer has no ABS or REDUCE_MAX. (int8 MAXIMUM clips -x to its own
+    # range [0, max|x|], which keeps what the maximum needs; for x >= 0 the peak is exact.)
+    peak = _nonzero(-torch.amin(-torch.maximum(flat, -flat), dim=1, keepdim=True))
+    y = flat / peak
+    rms = y.pow(2).mean(dim=1, keepdim=True).sqrt() + eps / peak
+    # rms(y) >= 1/sqrt(D) unless x == 0 (max |y| = 1), so the floor changes nothing else; it keeps
+    # the reciprocal's range at most 2 sqrt(D) (x == 0 gives y * 2 sqrt(D) = 0, not y / eps).
+    # `_nonzero` for D > 255^2, where the floor itself can quantize to zero.
+    floor = 0.5 / math.sqrt(flat.shape[1])
+    return (y * (1.0 / _nonzero(torch.clamp_min(rms, floor)))).view_as(x)
 
 
 def _original_unit(net: nn.Module, i: int, x: torch.Tensor) -> torch.Tensor:

@@ -85,12 +85,15 @@ def test_original_ff_bundle_matches_torch(tmp_path, model, target):
 
 
 def test_int8_safe_normalize_is_the_trained_normalisation():
-    """The export graphs' length normalisation is the network's own, bit for bit in float, on
-    all-zero, faint and loud samples alike."""
+    """The export graphs' length normalisation is the network's own maths in float (equal up to
+    rounding), on all-zero, faint and loud samples alike, signed or not."""
     scale = torch.tensor([0.0, 1e-12, 1e-7, 1e-3, 1.0, 1e4]).view(-1, 1, 1, 1)
-    x = torch.relu(torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(0))) * scale
-    assert torch.equal(int8_safe_normalize(x), _normalize(x))
-    assert torch.equal(int8_safe_normalize(x[:, 0, 0]), _normalize(x[:, 0, 0]))
+    signed = torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(0)) * scale
+    for x in (torch.relu(signed), signed):
+        torch.testing.assert_close(int8_safe_normalize(x), _normalize(x), rtol=1e-6, atol=0)
+        flat = x[:, 0, 0]
+        torch.testing.assert_close(int8_safe_normalize(flat), _normalize(flat), rtol=1e-6, atol=0)
+    assert not int8_safe_normalize(torch.zeros(2, 7)).any()
 
 
 def _black_and_noise(n: int = 4) -> np.ndarray:
@@ -126,15 +129,17 @@ def test_original_ff_int8_tflite_never_divides_by_a_quantized_zero(tmp_path, mon
 
 
 def test_shipped_mnist_mlp_int8_tflite_on_real_mnist(tmp_path, shared_data):
-    """The shipped original-FF MLP, calibrated on real MNIST: its int8 TFLite (which used to stop
-    the exporter's accuracy check on a DIV by a quantized zero) runs every held-back image and
-    agrees with the fp32 network."""
+    """The shipped original-FF MLP, calibrated on real MNIST: its int8 TFLite runs every held-back
+    image and stays within the project's 1-point int8 budget in both modes. Before the
+    normalisation was written for int8 (faint neutral-label layer activity lost its direction),
+    one-pass agreement was 96.2 % and the error +3.0 / +1.6 points on these images."""
     weights = WEIGHTS / "mnist_mlp-mnist.safetensors"
     result = export_bundle(weights, tmp_path / "bundle", ExportOptions(
         target="tflite", quantize="int8", calib_dataset=str(shared_data / "mnist"),
-        calib_samples=64, eval_samples=200), progress=False)
+        calib_samples=64, eval_samples=500), progress=False)
     rows = result.report["accuracy"]["rows"]
-    assert rows["tflite-fp32"]["one_pass_agreement"] == 100.0
-    assert rows["tflite-fp32"]["multi_pass_agreement"] == 100.0
-    assert rows["tflite-int8"]["multi_pass_agreement"] >= 97.0, rows
-    assert rows["tflite-int8"]["one_pass_agreement"] >= 90.0, rows
+    fp32, int8 = rows["tflite-fp32"], rows["tflite-int8"]
+    assert fp32["one_pass_agreement"] == fp32["multi_pass_agreement"] == 100.0
+    for mode in ("one_pass", "multi_pass"):  # measured: 99.2 % and +0.6 / +0.4 points
+        assert int8[f"{mode}_agreement"] >= 98.5, rows
+        assert int8[f"{mode}_error"] - fp32[f"{mode}_error"] <= 1.0, rows
