@@ -152,6 +152,11 @@ class OriginalFFNet(nn.Module):
                 layers.append(nn.Sequential(*mods))
                 flat = layer.units
         self.layers = nn.ModuleList(layers)
+        if spec.ff.init == "normal":
+            for module in self.layers.modules():
+                if isinstance(module, (nn.Linear, nn.Conv2d)):
+                    nn.init.normal_(module.weight, 0.0, module.weight[0].numel() ** -0.5)
+                    nn.init.zeros_(module.bias)
         # Units of each layer: the one-pass head reads layers 2..L.
         self.layer_units = [int(a[0].numel()) for a in self._unit_probe()]
         self.head = nn.Linear(sum(self.layer_units[1:]), spec.num_classes)

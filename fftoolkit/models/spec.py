@@ -27,7 +27,7 @@ TOP_KEYS = {"name", "algorithm", "input", "num_classes", "label_embedding", "blo
             "ff", "train", "padding"}
 BLOCK_KEYS = {"channels", "kernel", "pool"}
 LAYER_KEYS = {"type", "units", "channels", "kernel", "pool"}
-FF_KEYS = {"goodness", "threshold", "overlay", "peer_normalization", "relu_gradient"}
+FF_KEYS = {"goodness", "threshold", "overlay", "peer_normalization", "relu_gradient", "init"}
 TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment",
               "loss", "lr_schedule", "optimizer", "momentum", "weight_decay", "head_lr",
               "head_weight_decay"}
@@ -35,6 +35,7 @@ ROUTINES = ("chunked", "greedy", "overlapping")
 LR_SCHEDULES = ("step", "cosine", "linear-cooldown")  # fftoolkit.train.schedule
 OPTIMIZERS = ("adam", "sgd")  # fftoolkit.train.loop.make_optimizer
 RELU_GRADIENTS = ("standard", "straight-through")  # fftoolkit.models.nets
+INITS = ("torch", "normal")  # fftoolkit.models.nets.OriginalFFNet
 AUGMENTS = ("none", "basic", "strong")  # fftoolkit.train.augment; true/false: basic/none
 OVERLAYS = ("first-pixels", "fourier")
 
@@ -107,6 +108,9 @@ class FFSpec:
     overlay: str = "first-pixels"
     peer_normalization: float = 0.0  # 0: off (fftoolkit.ff.peer)
     relu_gradient: str = "standard"  # straight-through: ReLU passes every gradient backward
+    # torch: PyTorch's layer defaults; normal: weights N(0, 1/fan_in), biases 0 (Hinton's ffcode),
+    # so a length-normalised input starts every layer's goodness at about half its width
+    init: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,8 @@ def _parse_ff(d: dict[str, Any], source: str) -> FFSpec:
     if ff.relu_gradient not in RELU_GRADIENTS:
         raise FFTKError(f"{source}: 'ff.relu_gradient' must be one of "
                         f"{', '.join(RELU_GRADIENTS)}")
+    if ff.init not in INITS:
+        raise FFTKError(f"{source}: 'ff.init' must be one of {', '.join(INITS)}")
     return ff
 
 

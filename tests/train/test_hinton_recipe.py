@@ -94,6 +94,21 @@ def test_straight_through_relu_passes_every_gradient_in_training_only(tmp_path):
     assert not torch.allclose(weight.grad, straight_through, atol=1e-3)
 
 
+def test_normal_init_scales_weights_by_fan_in(tmp_path):
+    """ff.init: normal draws N(0, 1/fan_in) weights and zero biases (seeded like the default)."""
+    spec = yaml.safe_load(open(small_hinton_spec(tmp_path)))
+    spec["ff"]["init"] = "normal"
+    torch.manual_seed(0)
+    net = create_model(spec_from_dict(spec))
+    linears = [m for m in net.layers.modules() if isinstance(m, torch.nn.Linear)]
+    for linear, fan_in in zip(linears, (784, 64), strict=True):
+        assert abs(float(linear.weight.std()) * fan_in ** 0.5 - 1.0) < 0.05
+        assert not linear.bias.any()
+    torch.manual_seed(0)
+    again = create_model(spec_from_dict(spec))
+    assert torch.equal(again.state_dict()["layers.1.0.weight"], linears[1].weight)
+
+
 # -- optimiser and schedule -----------------------------------------------------------------------
 
 def test_sgd_weight_decay_and_the_heads_own_lr_come_from_the_spec(tmp_path):
@@ -185,7 +200,8 @@ def test_bad_recipe_values_in_a_spec_are_one_line(tmp_path):
                                                "linear-cooldown"),
             ("ff", "peer_normalization", "lots", "'ff.peer_normalization' must be a finite"),
             ("ff", "relu_gradient", "leaky", "'ff.relu_gradient' must be one of standard, "
-                                             "straight-through")):
+                                             "straight-through"),
+            ("ff", "init", "xavier", "'ff.init' must be one of torch, normal")):
         bad = {**spec, where: {**spec[where], key: value}}
         with pytest.raises(FFTKError, match=message):
             spec_from_dict(bad, source="bad.yaml")
