@@ -102,7 +102,7 @@ def test_normal_init_scales_weights_by_fan_in(tmp_path):
     net = create_model(spec_from_dict(spec))
     linears = [m for m in net.layers.modules() if isinstance(m, torch.nn.Linear)]
     for linear, fan_in in zip(linears, (784, 64), strict=True):
-        assert abs(float(linear.weight.std()) * fan_in ** 0.5 - 1.0) < 0.05
+        assert abs(float(linear.weight.detach().std()) * fan_in ** 0.5 - 1.0) < 0.05
         assert not linear.bias.any()
     torch.manual_seed(0)
     again = create_model(spec_from_dict(spec))
@@ -128,11 +128,12 @@ def test_sgd_weight_decay_and_the_heads_own_lr_come_from_the_spec(tmp_path):
 
 def test_linear_cooldown_holds_then_falls_to_zero_for_blocks_and_head(tmp_path):
     trainer = make_trainer(small_hinton_spec(tmp_path), epochs=6)
+    t = trainer.net.spec.train
     factors = []
     for _ in range(6):
         factors.append([o.param_groups[0]["lr"] / base for o, base in
                         zip([*trainer.optimizers, trainer.head_optimizer],
-                            [0.0005] * 2 + [0.01], strict=True)])
+                            [t.lr] * 2 + [t.head_lr], strict=True)])
         trainer.end_epoch()
     expected = [1, 1, 1, 1, 2 / 3, 1 / 3]  # epochs 0..5 of 6
     for got, want in zip(factors, expected, strict=True):
