@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from fftk_cli import fftk, one_line_error
+from interrupted import run_killed_in_epoch
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.ff.objectives import make_objective
@@ -144,16 +145,10 @@ def test_linear_cooldown_holds_then_falls_to_zero_for_blocks_and_head(tmp_path):
 
 
 
-class Crash(Exception):
-    """Stands for a kill in the middle of a run."""
-
-
 @pytest.mark.slow
 def test_the_recipe_learns_and_resumes_exactly(shared_data, tmp_path, monkeypatch):
     """2 epochs straight, or stopped in epoch 2 and resumed: the same weights, peer-normalisation
     means and metrics; the cool-down's span is fixed when the run starts."""
-    import fftoolkit.train.loop as loop
-
     model = small_hinton_spec(tmp_path)
     common = dict(model=model, dataset=str(shared_data / "mnist"), limit=3000, threads=1,
                   val_split=20, seed=1, epochs=2)
@@ -164,19 +159,8 @@ def test_the_recipe_learns_and_resumes_exactly(shared_data, tmp_path, monkeypatc
     assert all(b < a for a, b in zip(first["loss_per_block"], last["loss_per_block"],
                                       strict=True))
 
-    validate, calls = loop._validate, []
-
-    def crash_in_epoch_2(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise Crash
-        return validate(*args)
-
     run = tmp_path / "b"
-    with monkeypatch.context() as patch:
-        patch.setattr(loop, "_validate", crash_in_epoch_2)
-        with pytest.raises(Crash):
-            train(TrainConfig(**common, out=str(run)), progress=False)
+    run_killed_in_epoch(monkeypatch, TrainConfig(**common, out=str(run)), 2)
     with pytest.raises(FFTKError, match="cannot change --epochs from 2 to 3"):
         train(TrainConfig(model=model, out=str(run), epochs=3, resume=True), progress=False)
     resumed = load_checkpoint(train(TrainConfig(model=model, out=str(run), resume=True),

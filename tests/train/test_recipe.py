@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 from fftk_cli import fftk, fftk_in_process, one_line_error
+from interrupted import run_killed_in_epoch
 
 from fftoolkit.errors import FFTKError
 from fftoolkit.models import Checkpoint, create_model, load_checkpoint, load_spec, save_checkpoint
@@ -146,18 +147,12 @@ def test_old_settings_still_read():
 
 
 
-class Crash(Exception):
-    """Stands for a kill in the middle of a run."""
-
-
 @pytest.mark.slow
 def test_a_resumed_recipe_run_repeats_the_uninterrupted_one(shared_data, tmp_path, monkeypatch,
                                                             capsys):
     """SymBa + cosine + strong augmentation for 3 epochs, straight or stopped in epoch 2 and
     resumed: the same weights, metrics and LR sequence (the closed form); then a resume that
     would change the loss or the cosine span is one line."""
-    import fftoolkit.train.loop as loop
-
     common = dict(model=MODEL, dataset=str(shared_data / "mnist"), limit=96, batch_size=32,
                   threads=1, val_split=10, seed=2, epochs=3, loss="symba", lr_schedule="cosine",
                   augment="strong")
@@ -168,19 +163,8 @@ def test_a_resumed_recipe_run_repeats_the_uninterrupted_one(shared_data, tmp_pat
     assert [m["lr"] for m in straight.metrics] == pytest.approx(
         [closed_form_cosine(1e-3, 3, done) for done in (1, 2, 3)], rel=1e-12)
 
-    validate, calls = loop._validate, []
-
-    def crash_in_epoch_2(*args):
-        calls.append(1)
-        if len(calls) == 2:  # epoch 1 is checkpointed; epoch 2 is lost
-            raise Crash
-        return validate(*args)
-
     run = tmp_path / "b"
-    with monkeypatch.context() as patch:
-        patch.setattr(loop, "_validate", crash_in_epoch_2)
-        with pytest.raises(Crash):
-            train(TrainConfig(**common, out=str(run)), progress=False)
+    run_killed_in_epoch(monkeypatch, TrainConfig(**common, out=str(run)), 2)
     assert len(load_checkpoint(run / "last.pt").metrics) == 1
     resumed = load_checkpoint(train(TrainConfig(model=MODEL, out=str(run), resume=True),
                                     progress=False))
