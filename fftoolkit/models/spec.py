@@ -248,11 +248,17 @@ def _parse_train(raw: Any, source: str) -> TrainSpec:
             raise FFTKError(f"{source}: 'train.{key}' must be a finite number >= 0, "
                             f"got {_short(value)}")
     train = TrainSpec(**t)
-    for key, choices in (("routine", ROUTINES), ("lr_schedule", LR_SCHEDULES),
-                         ("optimizer", OPTIMIZERS)):
-        if getattr(train, key) not in choices:
-            raise FFTKError(f"{source}: 'train.{key}' must be one of {', '.join(choices)}")
+    _check_choices(train, "train", {"routine": ROUTINES, "lr_schedule": LR_SCHEDULES,
+                                    "optimizer": OPTIMIZERS}, source)
     return train
+
+
+def _check_choices(section: Any, name: str, choices: dict[str, tuple[str, ...]],
+                   source: str) -> None:
+    """Each named field of a parsed spec section is one of its choices, or one line says so."""
+    for key, allowed in choices.items():
+        if getattr(section, key) not in allowed:
+            raise FFTKError(f"{source}: '{name}.{key}' must be one of {', '.join(allowed)}")
 
 
 def augment_level(value: bool | str) -> str:
@@ -267,19 +273,14 @@ def _parse_ff(d: dict[str, Any], source: str) -> FFSpec:
     ff = FFSpec(**_check_keys(d.get("ff", {}), FF_KEYS, "ff", source))
     if ff.goodness not in ("mean", "sum"):
         raise FFTKError(f"{source}: 'ff.goodness' must be 'mean' or 'sum'")
-    if ff.overlay not in OVERLAYS:
-        raise FFTKError(f"{source}: 'ff.overlay' must be one of {', '.join(OVERLAYS)}")
+    _check_choices(ff, "ff", {"overlay": OVERLAYS, "relu_gradient": RELU_GRADIENTS,
+                              "init": INITS}, source)
     if not _finite(ff.threshold):
         raise FFTKError(f"{source}: 'ff.threshold' must be a finite number, "
                         f"got {_short(ff.threshold)}")
     if not (_finite(ff.peer_normalization) and ff.peer_normalization >= 0):
         raise FFTKError(f"{source}: 'ff.peer_normalization' must be a finite number >= 0, "
                         f"got {_short(ff.peer_normalization)}")
-    if ff.relu_gradient not in RELU_GRADIENTS:
-        raise FFTKError(f"{source}: 'ff.relu_gradient' must be one of "
-                        f"{', '.join(RELU_GRADIENTS)}")
-    if ff.init not in INITS:
-        raise FFTKError(f"{source}: 'ff.init' must be one of {', '.join(INITS)}")
     return ff
 
 

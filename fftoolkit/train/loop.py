@@ -489,7 +489,7 @@ def _train(cfg: TrainConfig, world: World, progress: bool) -> Path:
             "world_size": world.size,
             "pipeline_stages": world.size if pipeline else cfg.pipeline_stages,
             "images_per_s": round(fit.images / fit.seconds, 1),
-            "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
+            "ru_maxrss_mb": round(per_rank[world.rank][1], 1),
             # training payload each rank sent (fftoolkit.train.distributed) per image trained
             "sent_bytes_per_image": [round(b / max(fit.images, 1), 1) for b, _ in per_rank],
             "ru_maxrss_mb_per_rank": [round(mb, 1) for _, mb in per_rank],
