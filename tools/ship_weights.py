@@ -27,6 +27,10 @@ def main() -> int:
     if args.out.suffix != ".safetensors":
         print(f"{args.out}: the shipped form is a .safetensors file", file=sys.stderr)
         return 2
+    if args.out.resolve() == args.checkpoint.resolve():
+        print(f"{args.out}: would overwrite the checkpoint it is made from; pick another path",
+              file=sys.stderr)
+        return 2
     try:
         export_weights(args.checkpoint, args.out, half=args.half)
     except FFTKError as exc:
