@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from fftoolkit.data import load_dataset
 from fftoolkit.ff.predict import to_float
 from fftoolkit.models import build_network_from_state, load_checkpoint
-from fftoolkit.models.nets import _normalize
+from fftoolkit.models.nets import length_normalize
 from fftoolkit.sampling import seeded_subset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,7 +87,7 @@ def probe(checkpoint: Path, dataset: str, n_train: int) -> dict:
         if label == "neutral":
             row["silent_units_per_layer"] = [int((f.amax(0) == 0).sum()) for f in feats["val"]]
         for first in (0, 1):
-            x = {k: torch.cat([_normalize(f) for f in feats[k][first:]], dim=1) for k in sets}
+            x = {k: torch.cat([length_normalize(f) for f in feats[k][first:]], dim=1) for k in sets}
             name = f"{label} {first + 1}..L"
             row["probes"][name] = probe_error(x["train"], sets["train"][1].long(),
                                               x["val"], sets["val"][1].long())

@@ -71,8 +71,8 @@ def _nonzero(d: torch.Tensor) -> torch.Tensor:
 
 
 def int8_safe_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """`fftoolkit.models.nets._normalize` (x / (rms(x) + eps), per sample), the same maths in
-    float (equal up to rounding), written so that a full-integer model keeps each sample's
+    """`fftoolkit.models.nets.length_normalize` (x / (rms(x) + eps), per sample), the same maths
+    in float (equal up to rounding), written so that a full-integer model keeps each sample's
     direction however faint the sample is (benchmarks/RESULTS.md, "Original-FF int8 TFLite").
 
     The plain form puts rms(x)^2 on one int8 scale for all samples. Label-gated layers under the

@@ -93,7 +93,7 @@ class ImprovedFFNet(nn.Module):
         return feats
 
 
-def _normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def length_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Length-normalise each sample so only the direction of the activity passes on (Hinton).
 
     Scaled to unit root-mean-square (length sqrt(D)) rather than unit length, so the next
@@ -171,7 +171,7 @@ class OriginalFFNet(nn.Module):
         return self.layers
 
     def forward_unit(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        x = _normalize(x)
+        x = length_normalize(x)
         if not (self.straight_through and self.training and torch.is_grad_enabled()):
             return self.layers[i](x)
         for module in self.layers[i]:
@@ -184,7 +184,7 @@ class OriginalFFNet(nn.Module):
         Normalised like every layer's input, so the head sees directions whose scale does not
         drift as the layers' goodness grows.
         """
-        return self.head(torch.cat([_normalize(f).flatten(1) for f in feats[1:]], dim=1))
+        return self.head(torch.cat([length_normalize(f).flatten(1) for f in feats[1:]], dim=1))
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each layer's activity; each layer sees the normalised (not detached) previous one."""

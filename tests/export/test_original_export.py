@@ -18,7 +18,7 @@ from fftoolkit.export.calib import normalise
 from fftoolkit.export.graphs import int8_safe_normalize
 from fftoolkit.ff import make_predictor
 from fftoolkit.ff.overlay import fourier_patterns
-from fftoolkit.models.nets import _normalize
+from fftoolkit.models.nets import length_normalize
 from fftoolkit.runtime.goodness import overlay_goodness
 from fftoolkit.runtime.manifest import load_manifest
 from fftoolkit.runtime.runner import open_bundle
@@ -90,9 +90,10 @@ def test_int8_safe_normalize_is_the_trained_normalisation():
     scale = torch.tensor([0.0, 1e-12, 1e-7, 1e-3, 1.0, 1e4]).view(-1, 1, 1, 1)
     signed = torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(0)) * scale
     for x in (torch.relu(signed), signed):
-        torch.testing.assert_close(int8_safe_normalize(x), _normalize(x), rtol=1e-6, atol=0)
+        torch.testing.assert_close(int8_safe_normalize(x), length_normalize(x), rtol=1e-6, atol=0)
         flat = x[:, 0, 0]
-        torch.testing.assert_close(int8_safe_normalize(flat), _normalize(flat), rtol=1e-6, atol=0)
+        torch.testing.assert_close(int8_safe_normalize(flat), length_normalize(flat), rtol=1e-6,
+                                   atol=0)
     assert not int8_safe_normalize(torch.zeros(2, 7)).any()
 
 
@@ -115,7 +116,7 @@ def test_original_ff_int8_tflite_never_divides_by_a_quantized_zero(tmp_path, mon
     images = _black_and_noise()
     Image.fromarray(images[0, ..., 0]).save(tmp_path / "black.png")
     with monkeypatch.context() as patch:  # the normalisation as it was exported before
-        patch.setattr(graphs, "int8_safe_normalize", _normalize)
+        patch.setattr(graphs, "int8_safe_normalize", length_normalize)
         export_bundle(ckpt, tmp_path / "plain", opts, progress=False)
     one_line_error(fftk("run", tmp_path / "plain", tmp_path / "black.png", "--backend", "litert",
                         "--precision", "int8"), "model.int8.tflite", "inference failed", "DIV")
