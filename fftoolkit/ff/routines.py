@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-ROUTINES = ("chunked", "greedy", "overlapping")
+from fftoolkit.models.spec import ROUTINES
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ FF_KEYS = {"goodness", "threshold", "overlay", "peer_normalization", "relu_gradi
 TRAIN_KEYS = {"dataset", "epochs", "batch_size", "lr", "milestones", "gamma", "routine", "augment",
               "loss", "lr_schedule", "optimizer", "momentum", "weight_decay", "head_lr",
               "head_weight_decay"}
-ROUTINES = ("chunked", "greedy", "overlapping")
+ROUTINES = ("chunked", "greedy", "overlapping")  # fftoolkit.ff.routines
 LR_SCHEDULES = ("step", "cosine", "linear-cooldown")  # fftoolkit.train.schedule
 OPTIMIZERS = ("adam", "sgd")  # fftoolkit.train.loop.make_optimizer
 RELU_GRADIENTS = ("standard", "straight-through")  # fftoolkit.models.nets
