@@ -1,8 +1,9 @@
 """What each ingredient of the improved FF recipe buys: FF_tiny on CIFAR-10, short schedules.
 
 Trains every variant with `fftk train` (resuming a partial run, skipping a finished one), then
-writes the validation error of each variant after its last epoch, beside the full-length
-reference run, to ablations.json and ablations.md (per-epoch curves in ablations/):
+writes the validation error of each variant after its last epoch, beside the 40-epoch runs of
+the chunked and the overlapping recipe, to ablations.json and ablations.md (per-epoch curves in
+ablations/):
 
     python benchmarks/ablations.py --dataset ../shared/data/cifar10/cifar10-train-jpeg.tar.gz
 
@@ -27,8 +28,6 @@ from training_results import machine
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "greedy-const": ("greedy updates, constant LR (the naive recipe)",
                      ["--routine", "greedy", "--gamma", "1.0"]),
-    "overlapping-const": ("overlapping chunks, constant LR",
-                          ["--routine", "overlapping", "--gamma", "1.0"]),
     "chunked-sched": ("chunked alternating updates, LR x0.25 at epochs 8, 12, 14",
                       ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25"]),
     "chunked-sched-seed1": ("the same as chunked-sched with seed 1: the seed-to-seed spread",
@@ -63,16 +62,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        "--ghost-batches", "2"]),
 }
 
-# A full-length run to read alongside: its LR stays at 1e-3 until epoch 22, so its first
-# `--epochs` epochs are exactly the chunked, constant-LR variant.
+# Full-length runs (40 epochs, LR x0.25 at 22, 31, 37), trained and kept like the variants. The
+# LR of each stays at 1e-3 until epoch 22, so its first `--epochs` epochs are the constant-LR
+# variant of its routine (named second).
+FULL_EPOCHS = 40
+FULL_RUNS: dict[str, tuple[str, str, list[str]]] = {
+    "chunked-sched-40": ("the recipe shipped until the overlapping one: chunked, 40 epochs, LR "
+                         "x0.25 at 22, 31, 37", "chunked-const",
+                         ["--routine", "chunked", "--milestones", "22,31,37", "--gamma", "0.25"]),
+    "overlapping-sched-40": ("the shipped recipe: overlapping, 40 epochs, LR x0.25 at 22, 31, 37",
+                             "overlapping-const",
+                             ["--routine", "overlapping", "--milestones", "22,31,37", "--gamma",
+                              "0.25"]),
+}
 RESULTS = Path(__file__).parent / "results"
-REFERENCE = RESULTS / "ff_tiny-cifar10" / "metrics.jsonl"
-
-
-def reference_command() -> str:
-    """The shipped FF_tiny run's command, as benchmarks/training_results.py recorded it."""
-    rows = json.loads((RESULTS / "training.json").read_text())["rows"]
-    return next(r["train_command"] for r in rows if r["name"] == "ff_tiny-cifar10")
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -80,20 +83,44 @@ def read_metrics(path: Path) -> list[dict]:
         if path.exists() else []
 
 
+def epochs_of(name: str, args: argparse.Namespace) -> int:
+    return FULL_EPOCHS if name in FULL_RUNS else args.epochs
+
+
 def train_command(name: str, args: argparse.Namespace) -> list[str]:
-    return ["fftk", "train", "ff_tiny", "--dataset", args.dataset, "--epochs", str(args.epochs),
-            *VARIANTS[name][1], "--out", str(Path(args.runs) / name)]
+    extra = FULL_RUNS[name][2] if name in FULL_RUNS else VARIANTS[name][1]
+    return ["fftk", "train", "ff_tiny", "--dataset", args.dataset, "--epochs",
+            str(epochs_of(name, args)), *extra, "--out", str(Path(args.runs) / name)]
+
+
+def saved_curve(name: str, args: argparse.Namespace) -> Path:
+    return Path(args.out).with_suffix("") / f"{name}.metrics.jsonl"
 
 
 def train(name: str, args: argparse.Namespace) -> None:
     """Run, or finish, one variant."""
     out = Path(args.runs) / name
     command = train_command(name, args)
-    done = len(read_metrics(out / "metrics.jsonl"))
-    if done < args.epochs:
+    done = max(len(read_metrics(out / "metrics.jsonl")), len(read_metrics(saved_curve(name, args))))
+    if done < epochs_of(name, args):
         resume = ["--resume"] if (out / "last.pt").exists() else []
         threads = ["--threads", str(args.threads)] if args.threads else []
         subprocess.run([*command, *resume, *threads], check=True)
+
+
+def curve(name: str, args: argparse.Namespace) -> list[dict]:
+    """A finished run's per-epoch metrics, kept beside the report so they outlive runs/."""
+    run, saved = Path(args.runs) / name / "metrics.jsonl", saved_curve(name, args)
+    metrics, epochs = read_metrics(run), epochs_of(name, args)
+    if len(metrics) >= epochs:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run, saved)
+    else:
+        metrics = read_metrics(saved)
+    if len(metrics) < epochs:
+        print(f"{name}: {len(metrics)}/{epochs} epochs so far, left out", file=sys.stderr)
+        return []
+    return metrics
 
 
 def row(name: str, what: str, metrics: list[dict], epoch: int, command: str) -> dict:
@@ -135,35 +162,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--runs", default="runs/ablate", help="one run directory per variant")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: auto)")
-    parser.add_argument("--only", action="append", choices=list(VARIANTS),
+    parser.add_argument("--only", action="append", choices=[*VARIANTS, *FULL_RUNS],
                         help="train only this variant (repeatable); the report covers all")
     parser.add_argument("--out", default="benchmarks/results/ablations.json")
     args = parser.parse_args()
 
-    for name in args.only or VARIANTS:
+    for name in args.only or [*VARIANTS, *FULL_RUNS]:
         train(name, args)
     rows = []
-    curves = Path(args.out).with_suffix("")  # per-epoch curves kept beside the report
     for name, (what, _) in VARIANTS.items():
-        run = Path(args.runs) / name / "metrics.jsonl"
-        saved = curves / f"{name}.metrics.jsonl"  # a finished run's curve, kept across sessions
-        metrics = read_metrics(run)
-        if len(metrics) >= args.epochs:
-            curves.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run, saved)
-        else:
-            metrics = read_metrics(saved)
-        if len(metrics) < args.epochs:
-            print(f"{name}: {len(metrics)}/{args.epochs} epochs so far, left out", file=sys.stderr)
-            continue
-        rows.append(row(name, what, metrics, args.epochs, " ".join(train_command(name, args))))
-    reference = read_metrics(REFERENCE)
-    if len(reference) >= args.epochs:
-        rows.append(row("chunked-const", "chunked alternating updates, constant LR (epochs "
-                        f"1-{args.epochs} of the reference run)", reference, args.epochs,
-                        reference_command()))
-        rows.append(row("chunked-sched-full", "the shipped recipe: chunked, 40 epochs, "
-                        "LR x0.25 at 22, 31, 37", reference, len(reference), reference_command()))
+        metrics = curve(name, args)
+        if metrics:
+            rows.append(row(name, what, metrics, args.epochs,
+                            " ".join(train_command(name, args))))
+    for name, (what, const_name, _) in FULL_RUNS.items():
+        metrics = curve(name, args)
+        if metrics:
+            command = " ".join(train_command(name, args))
+            rows.append(row(const_name, f"constant LR: epochs 1-{args.epochs} of {name}",
+                            metrics, args.epochs, command))
+            rows.append(row(name, what, metrics, FULL_EPOCHS, command))
     report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
               "epochs": args.epochs, "split": "val", "rows": rows}
     out = Path(args.out)
