@@ -109,8 +109,9 @@ Examples:
                    "where it is native (AMX/AVX512-BF16 CPUs, CUDA). A resume keeps the run's.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint "
               "with the settings it was started with: --lr, --batch-size, --routine, --loss, "
-              "--lr-schedule and --augment cannot change (another value is refused); --epochs "
-              "and the step schedule's milestones still ahead can.")
+              "--lr-schedule, --augment, --limit and --val-split cannot change (another value "
+              "is refused); --epochs and the step schedule's milestones still ahead can; "
+              "--threads and --device apply to this invocation.")
 @click.option("--nproc", type=POSITIVE, help="Train on N processes of this machine "
               "(torch.distributed; as torchrun --nproc-per-node N -m fftoolkit train ...).")
 @click.option("--rdzv-port", type=click.IntRange(0, 65535), default=0,

@@ -101,7 +101,8 @@ MACHINE_FIELDS = ("epoch_seconds", "images_per_s", "data_wait_pct", "ru_maxrss_m
                   "ru_maxrss_mb_per_rank", "peak_device_mb")
 LAUNCH_FIELDS = ("resume", "parallel", "dist_backend", "ghost_batches", "pipeline_stages")
 # what the run is: a resume keeps the saved value and refuses another one given with it
-FIXED_ON_RESUME = ("lr", "batch_size", "routine", "augment", "loss", "lr_schedule")
+FIXED_ON_RESUME = ("lr", "batch_size", "routine", "augment", "loss", "lr_schedule", "limit",
+                   "val_split")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**32 - 1  # numpy's default_rng and torch.manual_seed both take 0..2**32-1
 
@@ -180,6 +181,9 @@ def _resumed_config(cfg: TrainConfig, saved: object, ckpt_path: Path) -> TrainCo
         epochs=cfg.epochs or saved["epochs"],
         milestones=saved.get("milestones") if cfg.milestones is None else cfg.milestones,
         gamma=saved.get("gamma") if cfg.gamma is None else cfg.gamma,
+        # where and on how many threads this invocation runs: the one given, else the saved one
+        threads=cfg.threads or saved.get("threads"),
+        device=saved.get("device", "auto") if cfg.device == "auto" else cfg.device,
         precision=saved.get("precision") or "fp32",  # runs from before --precision: fp32
     )
     try:

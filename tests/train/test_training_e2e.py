@@ -74,6 +74,28 @@ def test_resume_equals_uninterrupted(mnist, tmp_path):
                      for m in b.metrics]
 
 
+def test_resume_runs_on_the_threads_given_and_keeps_the_data(mnist, tmp_path):
+    """--threads and --device are the invocation's (a resume may move to a bigger machine);
+    the training images (--limit, --val-split) are the run's: another value is refused."""
+    from fftoolkit.errors import FFTKError
+
+    common = dict(model="ff_tiny_mnist", out=str(tmp_path / "run"), val_split=20)
+    train(TrainConfig(**common, dataset=mnist, epochs=1, limit=64, batch_size=32, threads=1),
+          progress=False)
+    before = torch.get_num_threads()
+    try:
+        ckpt = train(TrainConfig(**common, epochs=2, threads=2, resume=True), progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    state = load_checkpoint(ckpt)
+    assert len(state.metrics) == 2 and state.train_args["threads"] == 2
+    assert state.train_args["limit"] == 64
+    for changed, flag in ((dict(limit=128), "--limit"), (dict(val_split=30), "--val-split")):
+        with pytest.raises(FFTKError, match=f"cannot change it \\(got {flag}"):
+            train(TrainConfig(**{**common, **changed}, epochs=3, resume=True), progress=False)
+
+
 def test_training_refuses_to_overwrite_and_eval_refuses_misfit_data(mnist, tmp_path):
     out = tmp_path / "run"
     train(TrainConfig(model="ff_tiny_mnist", dataset=mnist, out=str(out), epochs=1, limit=64,
