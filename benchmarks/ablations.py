@@ -75,7 +75,6 @@ FULL_RUNS: dict[str, tuple[str, str, list[str]]] = {
                              ["--routine", "overlapping", "--milestones", "22,31,37", "--gamma",
                               "0.25"]),
 }
-RESULTS = Path(__file__).parent / "results"
 
 
 def read_metrics(path: Path) -> list[dict]:
