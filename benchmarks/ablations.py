@@ -62,17 +62,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        "--ghost-batches", "2"]),
 }
 
-# Full-length runs (40 epochs, LR x0.25 at 22, 31, 37), trained and kept like the variants. The
-# LR of each stays at 1e-3 until epoch 22, so its first `--epochs` epochs are the constant-LR
-# variant of its routine (named second).
-FULL_EPOCHS = 40
-FULL_RUNS: dict[str, tuple[str, str, list[str]]] = {
+# Full-length runs, trained and kept like the variants: (what, the constant-LR variant its first
+# `--epochs` epochs are, or None, epochs, extra arguments). The LR of each stays at 1e-3 until
+# its first milestone, so its first `--epochs` epochs are the constant-LR variant of its routine.
+FULL_RUNS: dict[str, tuple[str, str | None, int, list[str]]] = {
     "chunked-sched-40": ("the recipe shipped until the overlapping one: chunked, 40 epochs, LR "
-                         "x0.25 at 22, 31, 37", "chunked-const",
+                         "x0.25 at 22, 31, 37", "chunked-const", 40,
                          ["--routine", "chunked", "--milestones", "22,31,37", "--gamma", "0.25"]),
-    "overlapping-sched-40": ("the shipped recipe: overlapping, 40 epochs, LR x0.25 at 22, 31, 37",
-                             "overlapping-const",
+    "overlapping-sched-40": ("overlapping, 40 epochs, LR x0.25 at 22, 31, 37",
+                             "overlapping-const", 40,
                              ["--routine", "overlapping", "--milestones", "22,31,37", "--gamma",
+                              "0.25"]),
+    "overlapping-sched-60": ("overlapping, 60 epochs, LR x0.25 at 33, 46, 55 (the paper's "
+                             "longer schedule)", None, 60,
+                             ["--routine", "overlapping", "--milestones", "33,46,55", "--gamma",
                               "0.25"]),
 }
 
@@ -83,11 +86,11 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def epochs_of(name: str, args: argparse.Namespace) -> int:
-    return FULL_EPOCHS if name in FULL_RUNS else args.epochs
+    return FULL_RUNS[name][2] if name in FULL_RUNS else args.epochs
 
 
 def train_command(name: str, args: argparse.Namespace) -> list[str]:
-    extra = FULL_RUNS[name][2] if name in FULL_RUNS else VARIANTS[name][1]
+    extra = FULL_RUNS[name][3] if name in FULL_RUNS else VARIANTS[name][1]
     return ["fftk", "train", "ff_tiny", "--dataset", args.dataset, "--epochs",
             str(epochs_of(name, args)), *extra, "--out", str(Path(args.runs) / name)]
 
@@ -174,13 +177,14 @@ def main() -> None:
         if metrics:
             rows.append(row(name, what, metrics, args.epochs,
                             " ".join(train_command(name, args))))
-    for name, (what, const_name, _) in FULL_RUNS.items():
+    for name, (what, const_name, epochs, _) in FULL_RUNS.items():
         metrics = curve(name, args)
         if metrics:
             command = " ".join(train_command(name, args))
-            rows.append(row(const_name, f"constant LR: epochs 1-{args.epochs} of {name}",
-                            metrics, args.epochs, command))
-            rows.append(row(name, what, metrics, FULL_EPOCHS, command))
+            if const_name:
+                rows.append(row(const_name, f"constant LR: epochs 1-{args.epochs} of {name}",
+                                metrics, args.epochs, command))
+            rows.append(row(name, what, metrics, epochs, command))
     report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
               "epochs": args.epochs, "split": "val", "rows": rows}
     out = Path(args.out)
