@@ -69,12 +69,13 @@ FULL_RUNS: dict[str, tuple[str, str | None, int, list[str]]] = {
     "chunked-sched-40": ("the recipe shipped until the overlapping one: chunked, 40 epochs, LR "
                          "x0.25 at 22, 31, 37", "chunked-const", 40,
                          ["--routine", "chunked", "--milestones", "22,31,37", "--gamma", "0.25"]),
-    "overlapping-sched-40": ("overlapping, 40 epochs, LR x0.25 at 22, 31, 37 (shipped)",
+    "overlapping-sched-40": ("overlapping, 40 epochs, LR x0.25 at 22, 31, 37 (shipped on "
+                             "2026-11-30 before the 60-epoch run)",
                              "overlapping-const", 40,
                              ["--routine", "overlapping", "--milestones", "22,31,37", "--gamma",
                               "0.25"]),
-    "overlapping-sched-60": ("overlapping, 60 epochs, LR x0.25 at 33, 46, 55 (the paper's "
-                             "longer schedule; not shipped yet)", None, 60,
+    "overlapping-sched-60": ("the shipped recipe: overlapping, 60 epochs, LR x0.25 at 33, "
+                             "46, 55 (the paper's longer schedule)", None, 60,
                              ["--routine", "overlapping", "--milestones", "33,46,55", "--gamma",
                               "0.25"]),
 }

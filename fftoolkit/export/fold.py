@@ -113,8 +113,12 @@ class GroupedLinear(nn.Module):
         self.dense.weight.data, self.dense.bias.data = dense.float(), bias.float()
         self.parts = nn.ModuleList()
         for idx in groups:
+            cols = weight[:, idx]
+            if len(idx) == 1:  # a 1-input Linear converts to MUL: add a zero-weight neighbour
+                neighbour = idx + 1 if int(idx[0]) + 1 < weight.shape[1] else idx - 1
+                idx, cols = torch.cat([idx, neighbour]), torch.cat([cols, 0.0 * cols], dim=1)
             part = nn.Linear(len(idx), weight.shape[0], bias=False)
-            part.weight.data = weight[:, idx].float().contiguous()
+            part.weight.data = cols.float().contiguous()
             part.register_buffer("index", idx.to(torch.int32))
             self.parts.append(part)
 

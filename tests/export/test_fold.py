@@ -145,3 +145,23 @@ def test_outlier_head_columns_get_their_own_int8_scales(net, images):
     assert dense[gathered].max() == 0
     kept = dense[dense > 0]
     assert kept.max() <= 4 * kept.median() * 1.01, "no outlier left to set the int8 row scales"
+
+
+def test_a_single_outlier_column_still_gets_a_two_input_linear(net, images):
+    """A 1-input Linear converts to a TFLite MUL (and its gather to a SLICE), which the C engine
+    does not run: a lone outlier column is gathered with a zero-weight neighbour instead."""
+    odd = create_model("ff_tiny").eval()
+    odd.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        odd.head.norm.running_var[7] = 1e-6  # one feature folds into one huge column
+    g = build_graphs(odd, NORM)
+    parts = g.head.fc.parts
+    assert [p.index.tolist() for p in parts if 7 in p.index.tolist()] == [[7, 8]]
+    assert all(len(p.index) >= 2 for p in parts)
+    assert g.head.fc.dense.weight[:, 7].abs().max() == 0
+    assert g.head.fc.dense.weight[:, 8].abs().max() > 0  # the neighbour stays in the dense part
+    with torch.no_grad():
+        logits, good = make_predictor(odd)(to_float(images, NORM["mean"], NORM["std"]))
+        lean_logits, lean_good = g.fused["in-graph"](pixels(images))
+    torch.testing.assert_close(lean_logits, logits, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(lean_good, good, atol=1e-5, rtol=1e-5)

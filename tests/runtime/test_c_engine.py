@@ -179,6 +179,53 @@ def test_the_other_kernel_paths_are_bit_exact_too(mnist_bundle: Path, shared_dat
     _check_bit_exact(mnist_bundle, images, binary)
 
 
+KERNELS = Path(__file__).resolve().parents[2] / "fftoolkit/runtime/c_engine/kernels"
+
+
+def _c_harness(tmp_path: Path, main_c: str, *kernel_files: str) -> Path:
+    """`main_c` compiled against the kernels' header (and `kernel_files`) into a binary."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    (tmp_path / "t.c").write_text('#include <stdio.h>\n#include "fftk_kernels.h"\n' + main_c)
+    subprocess.run(["cc", "-O2", "-std=c99", "-I", str(KERNELS), "-o", str(tmp_path / "t"),
+                    str(tmp_path / "t.c"), *(str(KERNELS / f) for f in kernel_files)],
+                   check=True)
+    return tmp_path / "t"
+
+
+def test_slice_kernel_takes_any_box_of_up_to_4_dims(tmp_path: Path) -> None:
+    """fftk_slice_s8 (the converter's form of some head gathers, depending on the weights)
+    copies the box begin .. begin + size of a 4-dim int8 array, as numpy slicing does, for
+    random shapes and boxes, edges and empty boxes included."""
+    binary = _c_harness(
+        tmp_path,
+        "int main(void) { fftk_slice_params p; int8_t in[4096], out[4096]; int i, n, v;\n"
+        "  while (scanf(\"%d\", &p.in_shape[0]) == 1) {\n"
+        "    for (i = 1; i < 4; ++i) scanf(\"%d\", &p.in_shape[i]);\n"
+        "    for (i = 0; i < 4; ++i) scanf(\"%d\", &p.begin[i]);\n"
+        "    for (i = 0; i < 4; ++i) scanf(\"%d\", &p.size[i]);\n"
+        "    n = p.in_shape[0] * p.in_shape[1] * p.in_shape[2] * p.in_shape[3];\n"
+        "    for (i = 0; i < n; ++i) { scanf(\"%d\", &v); in[i] = (int8_t)v; }\n"
+        "    fftk_slice_s8(&p, in, out);\n"
+        "    n = p.size[0] * p.size[1] * p.size[2] * p.size[3];\n"
+        "    for (i = 0; i < n; ++i) printf(\"%d \", out[i]);\n"
+        "    printf(\"\\n\"); }\n  return 0; }\n", "fftk_slice_s8.c")
+    rng = np.random.default_rng(0)
+    cases, lines = [], []
+    for _ in range(200):
+        shape = rng.integers(1, 8, 4)
+        begin = np.array([rng.integers(0, d + 1) for d in shape])
+        size = np.array([rng.integers(0, d - b + 1) for d, b in zip(shape, begin, strict=True)])
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        box = tuple(slice(b, b + n) for b, n in zip(begin, size, strict=True))
+        cases.append(x[box].ravel().tolist())
+        lines.append(" ".join(map(str, [*shape, *begin, *size, *x.ravel().tolist()])))
+    out = subprocess.run([str(binary)], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [[int(v) for v in line.split()] for line in out] == cases
+    assert any(len(c) == 0 for c in cases) and any(len(c) > 50 for c in cases)
+
+
 def test_requantization_matches_tflite_formula(tmp_path: Path) -> None:
     """fftk_requant (the kernels' one requantization helper, written for speed) equals
     TFLite's MultiplyByQuantizedMultiplier as TFLite writes it (the Python reference the
@@ -186,16 +233,11 @@ def test_requantization_matches_tflite_formula(tmp_path: Path) -> None:
     included."""
     from fftoolkit.runtime.c_engine.fixedpoint import multiply_by_quantized_multiplier
 
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler (cc) on PATH")
-    kernels = Path(__file__).resolve().parents[2] / "fftoolkit/runtime/c_engine/kernels"
-    (tmp_path / "t.c").write_text(
-        '#include <stdio.h>\n#include "fftk_kernels.h"\n'
+    binary = _c_harness(
+        tmp_path,
         "int main(void) { long x, m, s; while (scanf(\"%ld %ld %ld\", &x, &m, &s) == 3) "
         'printf("%ld\\n", (long)fftk_requant((int32_t)x, (int32_t)m, (int32_t)s)); '
         "return 0; }\n")
-    subprocess.run(["cc", "-O2", "-std=c99", "-I", str(kernels), "-o", str(tmp_path / "t"),
-                    str(tmp_path / "t.c")], check=True)
     rng = np.random.default_rng(0)
     n = 20000
     xs = np.concatenate([rng.integers(-2**31, 2**31, n), rng.integers(-3000, 3000, n),
@@ -203,7 +245,7 @@ def test_requantization_matches_tflite_formula(tmp_path: Path) -> None:
     ms = np.concatenate([rng.integers(2**30, 2**31, len(xs) - 5), [2**31 - 1, 2**30, 0, 1, 5]])
     ss = rng.integers(-31, 8, len(xs))
     cases = list(zip(xs.tolist(), ms.tolist(), ss.tolist(), strict=True))
-    out = subprocess.run([str(tmp_path / "t")], input="".join(f"{x} {m} {s}\n" for x, m, s in
+    out = subprocess.run([str(binary)], input="".join(f"{x} {m} {s}\n" for x, m, s in
                                                               cases),
                          capture_output=True, text=True, check=True).stdout.split()
     want = [multiply_by_quantized_multiplier(x, m, s) for x, m, s in cases]

@@ -435,6 +435,31 @@ def gather_nd(ctx: Context, op: Operator, p: str) -> str:
     return f"fftk_gather_nd_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
 
+def slice_box(ctx: Context, op: Operator, p: str) -> str:
+    """SLICE: the box begin .. begin + size of the input (a size of -1 runs to the end). The
+    converter can emit it in place of a gather, depending on the weights (FF_tiny, 60 epochs)."""
+    (x, begin_t, size_t), y = _tensors(ctx, op)
+    assert x is not None
+    _same_quant(op, x, y)
+    shape = _dims4(op, x.shape)
+    lead = 4 - len(x.shape)
+    begin = [int(b) for b in _const(op, begin_t).ravel()]
+    size = [int(n) for n in _const(op, size_t).ravel()]
+    if not len(begin) == len(size) == len(x.shape):
+        raise _fail(op, f"has a begin of {len(begin)} and a size of {len(size)} dims for "
+                        f"{len(x.shape)}")
+    begin, size = [0] * lead + begin, [1] * lead + size
+    size = [dim - b if n == -1 else n for n, b, dim in zip(size, begin, shape, strict=True)]
+    if any(b < 0 or n < 0 or b + n > dim for b, n, dim in zip(begin, size, shape, strict=True)):
+        raise _fail(op, f"takes a box outside its input {list(x.shape)}")
+    if size != _dims4(op, y.shape):
+        raise _fail(op, f"outputs {list(y.shape)}, not its box {size[lead:]}")
+    ctx.decls.append(f"static const fftk_slice_params {p} = {{{{{', '.join(map(str, shape))}}}, "
+                     f"{{{', '.join(map(str, begin))}}}, {{{', '.join(map(str, size))}}}}};")
+    ctx.kernels.add("fftk_slice_s8")
+    return f"fftk_slice_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
+
+
 def reshape(ctx: Context, op: Operator, p: str) -> str:
     (x, *_), y = _tensors(ctx, op)
     assert x is not None
@@ -479,6 +504,7 @@ LOWERINGS: dict[str, Callable[[Context, Operator, str], str]] = {
     "MAX_POOL_2D": max_pool, "FULLY_CONNECTED": fully_connected,
     "ADD": add, "QUANTIZE": requantize, "TRANSPOSE": transpose, "PAD": pad,
     "CONCATENATION": concatenation, "GATHER_ND": gather_nd, "RESHAPE": reshape,
+    "SLICE": slice_box,
 }
 
 

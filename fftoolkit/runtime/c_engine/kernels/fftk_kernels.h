@@ -213,6 +213,12 @@ typedef struct {
   int32_t dims[4];         /* the leading index_depth dims of params */
 } fftk_gather_nd_params;
 
+typedef struct {
+  int32_t in_shape[4];  /* input dims, padded on the left with 1s */
+  int32_t begin[4];     /* first input index of the box, per dim */
+  int32_t size[4];      /* box dims = output dims */
+} fftk_slice_params;
+
 /* --- kernels (one per file) --- */
 
 void fftk_conv2d_accs_s8(const void *params, const int8_t *in, const int32_t *yx, int32_t *acc,
@@ -234,6 +240,7 @@ void fftk_transpose_s8(const fftk_transpose_params *p, const int8_t *in, int8_t 
 void fftk_pad_s8(const fftk_pad_params *p, const int8_t *in, int8_t *out);
 void fftk_concat_s8(const fftk_concat_params *p, const int8_t *const *ins, int8_t *out);
 void fftk_gather_nd_s8(const fftk_gather_nd_params *p, const int8_t *in, int8_t *out);
+void fftk_slice_s8(const fftk_slice_params *p, const int8_t *in, int8_t *out);
 void fftk_copy_s8(int32_t size, const int8_t *in, int8_t *out);
 /* FF goodness: out[g] = sum over positions and group g's channels of (q - zero_point)^2 */
 void fftk_channel_goodness_s8(const int8_t *feat, int32_t positions, int32_t channels,
