@@ -97,4 +97,5 @@ def shipped_tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
                   "--calib-samples", len(calib), "--eval-samples", 0, "--quiet",
                   "--out", root / "ff_tiny")
     assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, f"a library's log line reached the user: {result.stderr}"
     return root / "ff_tiny"
