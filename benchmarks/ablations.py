@@ -56,6 +56,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "blocks-cut-2-seed1": ("the same as blocks-cut-2 with seed 1",
                            ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
                             "--pipeline-stages", "2", "--seed", "1"]),
+    "blocks-cut-2-overlapping": ("overlapping-sched with chunks cut at the 2-rank pipeline "
+                                 "boundary (block 2 loses its (1,2) chunk and trains alone)",
+                                 ["--routine", "overlapping", "--milestones", "8,12,14",
+                                  "--gamma", "0.25", "--pipeline-stages", "2"]),
     "per-rank-bn-2": ("chunked-sched with BatchNorm statistics per half batch (what "
                       "--parallel data on 2 ranks trains)",
                       ["--routine", "chunked", "--milestones", "8,12,14", "--gamma", "0.25",
