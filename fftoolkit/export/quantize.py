@@ -11,13 +11,14 @@ unsigned int8 for both activations and per-channel weights (U8U8, full 8 bits, n
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fftoolkit.export.quiet import quiet_native_logs
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,6 @@ def goodness_nodes(model_path: Path, goodness_output: str = "goodness") -> list[
     return sorted(ancestors(goodness_output) - others)
 
 
-class _MovedGemmBiasNotice(logging.Filter):
-    """ORT's pre-processing fuses each gathered head part's MatMul with the Add that sums the
-    parts into a Gemm whose "bias" is the running sum, and warns that this bias is not
-    constant. That is by design (fold.GroupedLinear) and the export's accuracy check covers the
-    node, so the warning, which would print over the user's progress bar, is dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("Bias of Gemm node") and "is not constant" in message)
-
-
 def quantize_onnx(fp32_path: Path, int8_path: Path, calib: dict[str, np.ndarray],
                   options: OnnxQuantOptions | None = None) -> None:
     """Static QDQ int8 copy of `fp32_path`, calibrated on `calib` ({input name: float array})."""
@@ -96,11 +86,11 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calib: dict[str, np.ndarray]
     opts = options or OnnxQuantOptions()
     with tempfile.TemporaryDirectory(prefix="fftk-onnxq-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        exclude = goodness_nodes(pre) if opts.keep_goodness_float else []
-        notice = _MovedGemmBiasNotice()
-        logging.getLogger().addFilter(notice)  # ORT logs through the root logger
-        try:
+        # ORT warns that each head part's fused Gemm has a non-constant bias: by design, the
+        # parts' running sum (fold.GroupedLinear), and covered by the export's accuracy check
+        with quiet_native_logs():
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            exclude = goodness_nodes(pre) if opts.keep_goodness_float else []
             quantize_static(
                 str(pre), str(int8_path), ArrayReader(calib),
                 quant_format=QuantFormat.QDQ,
@@ -113,5 +103,3 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calib: dict[str, np.ndarray]
                 extra_options={"CalibPercentile": opts.percentile,
                                "CalibTensorRangeSymmetric": False},
             )
-        finally:
-            logging.getLogger().removeFilter(notice)
