@@ -9,7 +9,7 @@ its kernel file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -356,6 +356,11 @@ def _const(op: Operator, t: Tensor | None) -> np.ndarray:
     return np.asarray(t.data, np.int64)
 
 
+def _braced(values: Iterable[int]) -> str:
+    """A C brace initialiser of integers: {1, 2, 3}."""
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+
 def transpose(ctx: Context, op: Operator, p: str) -> str:
     (x, perm_t), y = _tensors(ctx, op)
     assert x is not None
@@ -363,8 +368,8 @@ def transpose(ctx: Context, op: Operator, p: str) -> str:
     lead = 4 - len(x.shape)
     perm = list(range(lead)) + [int(d) + lead for d in _const(op, perm_t)]
     shape = _dims4(op, x.shape)
-    ctx.decls.append(f"static const fftk_transpose_params {p} = {{{{{', '.join(map(str, shape))}"
-                     f"}}, {{{', '.join(map(str, perm))}}}}};")
+    ctx.decls.append(f"static const fftk_transpose_params {p} = "
+                     f"{{{_braced(shape)}, {_braced(perm)}}};")
     ctx.kernels.add("fftk_transpose_s8")
     return f"fftk_transpose_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
@@ -380,10 +385,9 @@ def pad(ctx: Context, op: Operator, p: str) -> str:
     if rest and rest[0] is not None:
         value = int(_const(op, rest[0]).ravel()[0])
     shape = _dims4(op, x.shape)
-    ctx.decls.append(
-        f"static const fftk_pad_params {p} = {{{{{', '.join(map(str, shape))}}}, "
-        f"{{{', '.join(str(v) for v in pads4[:, 0])}}}, "
-        f"{{{', '.join(str(v) for v in pads4[:, 1])}}}, {value}}};")
+    ctx.decls.append(f"static const fftk_pad_params {p} = "
+                     f"{{{_braced(shape)}, {_braced(pads4[:, 0])}, {_braced(pads4[:, 1])}, "
+                     f"{value}}};")
     ctx.kernels.add("fftk_pad_s8")
     return f"fftk_pad_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
@@ -403,8 +407,8 @@ def concatenation(ctx: Context, op: Operator, p: str) -> str:
         inner.append(int(np.prod(x.shape[axis:], dtype=np.int64)))
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     ptrs = ", ".join(ctx.pointer(x.index) for x in ins if x is not None)
-    ctx.decls.append(f"static const fftk_concat_params {p} = {{{outer}, {len(ins)}, "
-                     f"{{{', '.join(map(str, inner))}}}}};")
+    ctx.decls.append(f"static const fftk_concat_params {p} = "
+                     f"{{{outer}, {len(ins)}, {_braced(inner)}}};")
     ctx.kernels.add("fftk_concat_s8")
     return (f"{{ const int8_t *ins[{len(ins)}]; {_fill('ins', ptrs)} "
             f"fftk_concat_s8(&{p}, ins, {ctx.pointer(y.index)}); }}")
@@ -429,8 +433,8 @@ def gather_nd(ctx: Context, op: Operator, p: str) -> str:
         raise _fail(op, "has an index outside its input")
     slice_ = int(np.prod(x.shape[depth:], dtype=np.int64))
     arr = ctx.array(idx, "int32_t")
-    ctx.decls.append(f"static const fftk_gather_nd_params {p} = {{{n}, {depth}, {slice_}, "
-                     f"{arr}, {{{', '.join(map(str, dims + [1] * (4 - depth)))}}}}};")
+    ctx.decls.append(f"static const fftk_gather_nd_params {p} = "
+                     f"{{{n}, {depth}, {slice_}, {arr}, {_braced(dims + [1] * (4 - depth))}}};")
     ctx.kernels.add("fftk_gather_nd_s8")
     return f"fftk_gather_nd_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
@@ -454,8 +458,8 @@ def slice_box(ctx: Context, op: Operator, p: str) -> str:
         raise _fail(op, f"takes a box outside its input {list(x.shape)}")
     if size != _dims4(op, y.shape):
         raise _fail(op, f"outputs {list(y.shape)}, not its box {size[lead:]}")
-    ctx.decls.append(f"static const fftk_slice_params {p} = {{{{{', '.join(map(str, shape))}}}, "
-                     f"{{{', '.join(map(str, begin))}}}, {{{', '.join(map(str, size))}}}}};")
+    ctx.decls.append(f"static const fftk_slice_params {p} = "
+                     f"{{{_braced(shape)}, {_braced(begin)}, {_braced(size)}}};")
     ctx.kernels.add("fftk_slice_s8")
     return f"fftk_slice_s8(&{p}, {ctx.pointer(x.index)}, {ctx.pointer(y.index)});"
 
