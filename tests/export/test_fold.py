@@ -148,8 +148,9 @@ def test_outlier_head_columns_get_their_own_int8_scales(net, images):
 
 
 def test_a_single_outlier_column_still_gets_a_two_input_linear(net, images):
-    """A 1-input Linear converts to a TFLite MUL (and its gather to a SLICE), which the C engine
-    does not run: a lone outlier column is gathered with a zero-weight neighbour instead."""
+    """A 1-input Linear converts to a TFLite MUL, which the C engine does not run, so the graph's
+    ops would depend on the weights: a lone outlier column is gathered with a zero-weight
+    neighbour instead."""
     odd = create_model("ff_tiny").eval()
     odd.load_state_dict(net.state_dict())
     with torch.no_grad():
